@@ -1,0 +1,1 @@
+//! Agent adapters (Claude Code, Codex, Aider, configured commands) and the demo agent.

@@ -1,0 +1,9 @@
+//! `batty agent-status`.
+
+/// (not built yet)
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    Err(crate::error::user("`batty agent-status` is not built yet"))
+}

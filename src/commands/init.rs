@@ -1,0 +1,9 @@
+//! `batty init`.
+
+/// (not built yet)
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    Err(crate::error::user("`batty init` is not built yet"))
+}

@@ -1,0 +1,9 @@
+//! `batty logs`.
+
+/// (not built yet)
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    Err(crate::error::user("`batty logs` is not built yet"))
+}

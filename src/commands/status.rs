@@ -1,0 +1,9 @@
+//! `batty status`.
+
+/// (not built yet)
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    Err(crate::error::user("`batty status` is not built yet"))
+}

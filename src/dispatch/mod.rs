@@ -1,0 +1,1 @@
+//! Choosing the next task for an idle agent, claiming it, delivering it.

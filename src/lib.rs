@@ -1,0 +1,35 @@
+//! batty: runs a fleet of coding agents in parallel, under supervision, inside tmux.
+//!
+//! `main.rs` only calls [`main_entry`]; each subcommand lives in `commands/`, and the domain
+//! modules below never print.
+
+pub mod agent;
+pub mod board;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod merge;
+pub mod paths;
+pub mod proc;
+pub mod run;
+pub mod status;
+pub mod supervise;
+pub mod tmux;
+pub mod worktree;
+
+/// Parses the command line, runs the command and returns the process exit code:
+/// 0 success, 1 user error, 2 internal error.
+pub fn main_entry() -> i32 {
+    error::restore_sigpipe();
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    error::init_tracing();
+    match commands::run(cli) {
+        Ok(()) => 0,
+        Err(err) => error::report(&err),
+    }
+}

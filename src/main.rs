@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(batty::main_entry());
+}

@@ -1,0 +1,1 @@
+//! The serial, test-gated merge queue.

@@ -1,0 +1,1 @@
+//! `work` and `supervise`: run state, recovery, the event loop.

@@ -1,0 +1,1 @@
+//! The status model, rendered as a table, JSON and the tmux status bar.

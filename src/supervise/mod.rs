@@ -1,0 +1,1 @@
+//! Pty-log tailing, ANSI stripping, the per-agent state machine, prompt classification.

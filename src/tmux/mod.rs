@@ -1,0 +1,4 @@
+//! A thin typed wrapper over the tmux binary.
+
+#[derive(Debug, thiserror::Error)]
+pub enum TmuxError {}
