@@ -10,6 +10,8 @@ pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod events;
+pub mod fsutil;
 pub mod merge;
 pub mod paths;
 pub mod proc;
