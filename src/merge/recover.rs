@@ -1,0 +1,93 @@
+//! Recovery after a supervisor died mid-merge: end a gate still running, clean the merge
+//! worktree, and decide exactly once whether the interrupted merge landed.
+
+use std::path::Path;
+
+use super::attempt::{MergeCtx, is_worktree_root};
+use super::gate::kill_group;
+use super::git::Git;
+use super::journal::Journal;
+use super::queue::{EntryState, MergeQueue};
+use super::MergeError;
+
+/// What recovery decided for an entry that was `merging` when the supervisor died.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    pub task: u64,
+    /// `Merged` (its candidate is on the target: update the board as for a landing) or
+    /// `Waiting` (back in line; its next attempt starts afresh).
+    pub state: EntryState,
+}
+
+/// Call once at supervisor start, before any attempt, and save the queue after.
+pub fn recover(ctx: &MergeCtx, queue: &mut MergeQueue) -> Result<Vec<Recovered>, MergeError> {
+    let journal = Journal::load(&ctx.journal);
+    if let Some(pgid) = journal.as_ref().and_then(|j| j.gate_pgid)
+        && group_works_in(pgid, &ctx.merge_worktree)
+    {
+        kill_group(pgid);
+    }
+    let wt = Git::new(&ctx.merge_worktree);
+    if is_worktree_root(&wt, &ctx.merge_worktree) {
+        wt.scrub_to("HEAD")?;
+    }
+    let repo = Git::new(&ctx.repo);
+    let target_ref = format!("refs/heads/{}", ctx.target);
+    let interrupted: Vec<u64> = queue
+        .list()
+        .iter()
+        .filter(|e| e.state == EntryState::Merging)
+        .map(|e| e.task)
+        .collect();
+    let mut out = Vec::new();
+    for task in interrupted {
+        let recorded = queue.get(task).and_then(|e| e.candidate.clone());
+        let journaled = journal
+            .as_ref()
+            .filter(|j| j.task == task && j.target == ctx.target)
+            .and_then(|j| j.candidate.clone());
+        let candidate = recorded.or(journaled);
+        let landed = match &candidate {
+            Some(candidate) => {
+                repo.commit(candidate)?.is_some()
+                    && repo.commit(&target_ref)?.is_some()
+                    && repo.is_ancestor(candidate, &target_ref)?
+            }
+            None => false,
+        };
+        let state = if landed {
+            queue.mark_merged(
+                task,
+                candidate.as_deref(),
+                Some("landed before a supervisor restart".into()),
+            )?;
+            EntryState::Merged
+        } else {
+            queue.mark_waiting(task, Some("merge interrupted by a supervisor restart".into()))?;
+            EntryState::Waiting
+        };
+        out.push(Recovered { task, state });
+    }
+    Ok(out)
+}
+
+/// True when some process of group `pgid` has its cwd inside `dir`: a gate of ours, not an
+/// unrelated process that reused the id.
+fn group_works_in(pgid: u32, dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces, so split after `)`.
+        let pgrp = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok());
+        pgrp == Some(pgid)
+            && std::fs::read_link(p.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
+    })
+}
