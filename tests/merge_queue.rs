@@ -114,15 +114,20 @@ impl Fixture {
     /// The merge worktree holds nothing: no operation in progress, no changed files.
     fn assert_merge_worktree_clean(&self) {
         let wt = &self.ctx.merge_worktree;
-        let status = self.sb.git_in(wt, ["status", "--porcelain", "--untracked-files=all"]);
+        let status = self
+            .sb
+            .git_in(wt, ["status", "--porcelain", "--untracked-files=all"]);
         assert_eq!(status, "", "merge worktree left dirty");
         let git_dir = PathBuf::from(self.sb.git_in(wt, ["rev-parse", "--absolute-git-dir"]));
-        for marker in ["CHERRY_PICK_HEAD", "sequencer", "rebase-merge", "MERGE_HEAD"] {
+        for marker in [
+            "CHERRY_PICK_HEAD",
+            "sequencer",
+            "rebase-merge",
+            "MERGE_HEAD",
+        ] {
             assert!(!git_dir.join(marker).exists(), "{marker} left behind");
         }
-        let detached = self
-            .sb
-            .git_in(wt, ["rev-parse", "--abbrev-ref", "HEAD"]);
+        let detached = self.sb.git_in(wt, ["rev-parse", "--abbrev-ref", "HEAD"]);
         assert_eq!(detached, "HEAD", "merge worktree is not detached");
     }
 
@@ -154,8 +159,18 @@ fn three_agents_land_linearly_with_one_gate_run_each() {
     for (i, name) in ["ann", "bob", "cy"].into_iter().enumerate() {
         let wt = f.agent(name);
         let base = f.head(&wt);
-        f.commit(&wt, &format!("src/{name}.txt"), name, &format!("task {} by {name}", i + 1));
-        f.commit(&wt, &format!("docs/{name}.md"), name, &format!("docs for {name}"));
+        f.commit(
+            &wt,
+            &format!("src/{name}.txt"),
+            name,
+            &format!("task {} by {name}", i + 1),
+        );
+        f.commit(
+            &wt,
+            &format!("docs/{name}.md"),
+            name,
+            &format!("docs for {name}"),
+        );
         f.push(i as u64 + 1, name, &base);
     }
     while let Some(id) = f.queue.next_waiting().map(|e| e.task) {
@@ -172,7 +187,10 @@ fn three_agents_land_linearly_with_one_gate_run_each() {
         "gate runs once per merge, in queue order"
     );
     // Linear: no merge commits, every new commit on the first-parent line.
-    assert_eq!(f.sb.git(["rev-list", "--merges", &format!("{start}..main")]), "");
+    assert_eq!(
+        f.sb.git(["rev-list", "--merges", &format!("{start}..main")]),
+        ""
+    );
     assert_eq!(
         f.sb.git(["rev-list", "--count", &format!("{start}..main")]),
         "6"
@@ -221,12 +239,21 @@ fn same_line_edits_give_one_merge_and_one_conflict_that_is_redone() {
     // The agent redoes the task on the new target and reports done again.
     f.sb.git_in(&b, ["reset", "-q", "--hard", "main"]);
     let redo_base = f.head(&b);
-    f.commit(&b, "README.md", "ann's line\nbob's line\n", "bob edits readme again");
+    f.commit(
+        &b,
+        "README.md",
+        "ann's line\nbob's line\n",
+        "bob edits readme again",
+    );
     f.push(2, "bob", &redo_base);
     let redo = f.attempt(2);
     merged_tip(&redo);
     assert_eq!(f.sb.read("README.md"), "ann's line\nbob's line\n");
-    assert_eq!(f.queue.get(2).unwrap().attempts, 1, "attempts survive a re-push");
+    assert_eq!(
+        f.queue.get(2).unwrap().attempts,
+        1,
+        "attempts survive a re-push"
+    );
 }
 
 #[test]
@@ -256,14 +283,21 @@ fn red_gate_reports_tail_and_gives_up_after_the_limit() {
                 assert!(message.contains("rejects_tabs"), "{message}")
             }
             NextStep::GiveUp { block_reason } if round == 3 => {
-                assert!(block_reason.contains("gate failed (exit code 101)"), "{block_reason}")
+                assert!(
+                    block_reason.contains("gate failed (exit code 101)"),
+                    "{block_reason}"
+                )
             }
             other => panic!("round {round}: {other:?}"),
         }
         f.push(7, "ann", &base);
     }
     let log = std::fs::read_to_string(f.ctx.log_path(7)).unwrap();
-    assert_eq!(log.matches("compiling 40").count(), 3, "every attempt is logged");
+    assert_eq!(
+        log.matches("compiling 40").count(),
+        3,
+        "every attempt is logged"
+    );
 }
 
 #[test]
@@ -291,7 +325,11 @@ fn dirty_main_checkout_is_never_touched() {
         panic!("a dirty checkout means wait")
     };
     assert!(reason.contains("README.md"), "{reason}");
-    assert_eq!(f.queue.get(1).unwrap().attempts, 0, "waiting is not failing");
+    assert_eq!(
+        f.queue.get(1).unwrap().attempts,
+        0,
+        "waiting is not failing"
+    );
 
     // An untracked file the merge would overwrite.
     f.sb.git(["checkout", "-q", "README.md"]);
@@ -351,8 +389,16 @@ fn target_moving_during_the_gate_means_retry_not_overwrite() {
         f.commit(&wt, "a.txt", "a", "add a");
         f.push(1, "ann", &base);
         let outcome = f.attempt(1);
-        assert_eq!(outcome.as_ref().unwrap(), &MergeOutcome::TargetMoved, "{target}");
-        assert_eq!(f.subjects(target)[0], "sneaky", "{target}: the other commit stays");
+        assert_eq!(
+            outcome.as_ref().unwrap(),
+            &MergeOutcome::TargetMoved,
+            "{target}"
+        );
+        assert_eq!(
+            f.subjects(target)[0],
+            "sneaky",
+            "{target}: the other commit stays"
+        );
         assert_eq!(f.record(1, &outcome), NextStep::RetryNow);
         assert_eq!(f.queue.get(1).unwrap().attempts, 0);
         f.ctx.gate = None;
@@ -399,7 +445,14 @@ fn crash_after_the_ref_moved_recovers_as_merged_exactly_once() {
     // What a worker did before dying: apply, journal the candidate, move the target...
     let mwt = f.ctx.merge_worktree.clone();
     let old = f.target_tip();
-    f.sb.git(["worktree", "add", "-q", "--detach", mwt.to_str().unwrap(), &old]);
+    f.sb.git([
+        "worktree",
+        "add",
+        "-q",
+        "--detach",
+        mwt.to_str().unwrap(),
+        &old,
+    ]);
     f.sb.git_in(&mwt, ["cherry-pick", &commit]);
     let candidate = f.head(&mwt);
     f.sb.git(["merge", "-q", "--ff-only", &candidate]);
@@ -413,7 +466,10 @@ fn crash_after_the_ref_moved_recovers_as_merged_exactly_once() {
         .current_dir(&mwt)
         .output()
         .unwrap();
-    assert!(!picked.status.success(), "the cherry-pick was meant to stop halfway");
+    assert!(
+        !picked.status.success(),
+        "the cherry-pick was meant to stop halfway"
+    );
     std::fs::write(mwt.join("stray.txt"), "junk").unwrap();
     let mut gate = fake_gate(&mwt);
     let journal = merge::Journal {
@@ -435,12 +491,20 @@ fn crash_after_the_ref_moved_recovers_as_merged_exactly_once() {
             state: EntryState::Merged
         }]
     );
-    assert_eq!(queue.get(1).unwrap().candidate.as_deref(), Some(candidate.as_str()));
-    wait_until("the orphaned gate to be killed", Duration::from_secs(5), || {
-        gate.try_wait().unwrap()
-    });
+    assert_eq!(
+        queue.get(1).unwrap().candidate.as_deref(),
+        Some(candidate.as_str())
+    );
+    wait_until(
+        "the orphaned gate to be killed",
+        Duration::from_secs(5),
+        || gate.try_wait().unwrap(),
+    );
     f.assert_merge_worktree_clean();
-    assert_eq!(f.subjects("main").iter().filter(|s| *s == "add a").count(), 1);
+    assert_eq!(
+        f.subjects("main").iter().filter(|s| *s == "add a").count(),
+        1
+    );
     assert_eq!(f.sb.git(["status", "--porcelain"]), "");
     assert!(queue.next_waiting().is_none(), "nothing left to merge");
 }
@@ -488,7 +552,10 @@ fn crash_before_the_ref_moved_recovers_as_waiting_then_lands_once() {
     assert_eq!(f.queue.next_waiting().unwrap().task, 1);
     let outcome = f.attempt(1);
     merged_tip(&outcome);
-    assert_eq!(f.subjects("main").iter().filter(|s| *s == "add a").count(), 1);
+    assert_eq!(
+        f.subjects("main").iter().filter(|s| *s == "add a").count(),
+        1
+    );
     assert!(!f.subjects("main").contains(&"in the way".to_owned()));
 }
 
@@ -508,7 +575,10 @@ fn crash_with_the_journal_lost_still_lands_once() {
     // The re-attempt finds every commit already on the target.
     let again = f.attempt(1);
     assert_eq!(again.as_ref().unwrap(), &MergeOutcome::NothingToMerge);
-    assert_eq!(f.subjects("main").iter().filter(|s| *s == "add a").count(), 1);
+    assert_eq!(
+        f.subjects("main").iter().filter(|s| *s == "add a").count(),
+        1
+    );
 }
 
 #[test]
@@ -517,7 +587,10 @@ fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
     let a = f.agent("ann");
     let b = f.agent("bob");
     let c = f.agent("cy");
-    for (id, (wt, name)) in [(&a, "ann"), (&b, "bob"), (&c, "cy")].into_iter().enumerate() {
+    for (id, (wt, name)) in [(&a, "ann"), (&b, "bob"), (&c, "cy")]
+        .into_iter()
+        .enumerate()
+    {
         let base = f.head(wt);
         f.commit(wt, &format!("{name}.txt"), name, &format!("task by {name}"));
         f.push(id as u64 + 1, name, &base);
@@ -553,12 +626,21 @@ fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
     };
     assert_eq!(files, ["cy.txt", "new.txt"]);
     assert_eq!(f.head(&c), cy_head);
-    assert_eq!(std::fs::read_to_string(c.join("cy.txt")).unwrap(), "half-done edit");
-    assert_eq!(std::fs::read_to_string(c.join("new.txt")).unwrap(), "untracked");
+    assert_eq!(
+        std::fs::read_to_string(c.join("cy.txt")).unwrap(),
+        "half-done edit"
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.join("new.txt")).unwrap(),
+        "untracked"
+    );
 
     // The wrong branch is an error naming the worktree and both branches.
     let err = merge::sync_agent_worktree(&a, "batty/v1/bob", &tip).unwrap_err();
-    assert!(err.to_string().contains("not on branch `batty/v1/bob`"), "{err}");
+    assert!(
+        err.to_string().contains("not on branch `batty/v1/bob`"),
+        "{err}"
+    );
 }
 
 /// Median wall time of one gate-less attempt on a small repo; run with
@@ -579,6 +661,9 @@ fn attempt_timing() {
     }
     times.sort();
     let median = times[times.len() / 2];
-    println!("attempt median {median:?} (min {:?}, max {:?})", times[0], times[8]);
+    println!(
+        "attempt median {median:?} (min {:?}, max {:?})",
+        times[0], times[8]
+    );
     assert!(median < Duration::from_secs(2));
 }

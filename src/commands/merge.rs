@@ -22,7 +22,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let path = queue_file(&project, &args.phase);
     if let Some(task) = args.retry {
         MergeQueue::update(&path, |q| q.retry(task))?;
-        println!("task #{task} is back in the merge queue of `{}`", args.phase);
+        println!(
+            "task #{task} is back in the merge queue of `{}`",
+            args.phase
+        );
         return Ok(());
     }
     let queue = MergeQueue::load(&path)?;

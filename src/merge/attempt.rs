@@ -45,7 +45,9 @@ impl MergeCtx {
             gate: config.gate.clone().filter(|g| !g.trim().is_empty()),
             gate_timeout: config.gate_timeout,
             logs_dir: project.logs_dir(phase),
-            journal: project.run_dir().join(format!("{phase}.merge-inflight.json")),
+            journal: project
+                .run_dir()
+                .join(format!("{phase}.merge-inflight.json")),
         }
     }
 
@@ -76,7 +78,10 @@ pub enum MergeOutcome {
     /// The target is checked out in `worktree` (usually the main checkout) with uncommitted
     /// changes to tracked `files` (or untracked files the merge would overwrite). Nothing was
     /// moved; attempt again later.
-    MainDirty { worktree: PathBuf, files: Vec<String> },
+    MainDirty {
+        worktree: PathBuf,
+        files: Vec<String>,
+    },
 }
 
 impl MergeOutcome {
@@ -126,7 +131,9 @@ pub fn attempt(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, Merge
         sha: sha.to_owned(),
         branch: entry.branch.clone(),
     };
-    let tip = repo.commit(&entry.tip)?.ok_or_else(|| missing(&entry.tip))?;
+    let tip = repo
+        .commit(&entry.tip)?
+        .ok_or_else(|| missing(&entry.tip))?;
     let base = repo
         .commit(&entry.base)?
         .ok_or_else(|| missing(&entry.base))?;

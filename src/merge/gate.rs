@@ -73,7 +73,11 @@ pub(crate) fn run(
         Err(_) => {
             kill_group(pgid);
             // The leader dies with its group, so this wait is short.
-            (rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("gate waiter ended"))), true)
+            (
+                rx.recv()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("gate waiter ended"))),
+                true,
+            )
         }
     };
     let _ = waiter.join();
@@ -141,7 +145,15 @@ mod tests {
     fn pass_fail_and_tail() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("logs/m.log");
-        let ok = run("echo fine", dir.path(), &log, Duration::from_secs(10), &[], |_| {}).unwrap();
+        let ok = run(
+            "echo fine",
+            dir.path(),
+            &log,
+            Duration::from_secs(10),
+            &[],
+            |_| {},
+        )
+        .unwrap();
         assert!(ok.passed);
         let red = run(
             "for i in $(seq 1 30); do echo line$i; done; echo boom >&2; exit 3",
@@ -169,14 +181,25 @@ mod tests {
         let pidfile = dir.path().join("grandchild.pid");
         let gate = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
         let t = Instant::now();
-        let r = run(&gate, dir.path(), &log, Duration::from_millis(300), &[], |_| {}).unwrap();
+        let r = run(
+            &gate,
+            dir.path(),
+            &log,
+            Duration::from_millis(300),
+            &[],
+            |_| {},
+        )
+        .unwrap();
         assert!(!r.passed);
         assert!(r.status.starts_with("timed out"), "{}", r.status);
         assert!(t.elapsed() < Duration::from_secs(5));
         let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
         let deadline = Instant::now() + Duration::from_secs(5);
         while process_alive(&pid) {
-            assert!(Instant::now() < deadline, "grandchild {pid} outlived the timeout");
+            assert!(
+                Instant::now() < deadline,
+                "grandchild {pid} outlived the timeout"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }

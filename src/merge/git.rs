@@ -41,7 +41,7 @@ impl Git {
     pub(crate) fn err(&self, source: ProcError) -> MergeError {
         MergeError::Git {
             dir: self.dir.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -116,7 +116,10 @@ impl Git {
 
     /// The branch checked out here, `None` when HEAD is detached.
     pub(crate) fn current_branch(&self) -> Result<Option<String>, MergeError> {
-        match self.cmd(["symbolic-ref", "--quiet", "--short", "HEAD"]).read() {
+        match self
+            .cmd(["symbolic-ref", "--quiet", "--short", "HEAD"])
+            .read()
+        {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.code() == Some(1) => Ok(None),
             Err(e) => Err(self.err(e)),

@@ -40,7 +40,7 @@ pub enum MergeError {
     Git {
         dir: PathBuf,
         #[source]
-        source: crate::proc::ProcError,
+        source: Box<crate::proc::ProcError>,
     },
     #[error("`{}`: {source}", path.display())]
     Io {

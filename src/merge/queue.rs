@@ -415,7 +415,10 @@ mod tests {
         let order: Vec<u64> = q.list().iter().map(|e| e.task).collect();
         assert_eq!(order, [2, 3, 1]);
         let e = q.get(1).unwrap();
-        assert_eq!((e.attempts, e.state, e.tip.as_str()), (1, EntryState::Waiting, "t1b"));
+        assert_eq!(
+            (e.attempts, e.state, e.tip.as_str()),
+            (1, EntryState::Waiting, "t1b")
+        );
     }
 
     #[test]
@@ -442,7 +445,9 @@ mod tests {
         }
         // Target moving is not a failure.
         q.mark_merging(2).unwrap();
-        let step = q.record(2, &Ok(MergeOutcome::TargetMoved), "main", 3).unwrap();
+        let step = q
+            .record(2, &Ok(MergeOutcome::TargetMoved), "main", 3)
+            .unwrap();
         assert_eq!(step, NextStep::RetryNow);
         assert_eq!(q.get(2).unwrap().attempts, 0);
         assert_eq!(q.next_waiting().unwrap().task, 2);
@@ -458,7 +463,10 @@ mod tests {
         assert_eq!((e.state, e.attempts), (EntryState::Waiting, 0));
         q.mark_merging(2).unwrap();
         let err = q.retry(2).unwrap_err().to_string();
-        assert_eq!(err, "task #2 is merging; only failed or waiting tasks can be retried");
+        assert_eq!(
+            err,
+            "task #2 is merging; only failed or waiting tasks can be retried"
+        );
         assert!(matches!(q.retry(9), Err(MergeError::NoEntry { task: 9 })));
     }
 

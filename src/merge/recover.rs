@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
+use super::MergeError;
 use super::attempt::{MergeCtx, is_worktree_root};
 use super::gate::kill_group;
 use super::git::Git;
 use super::journal::Journal;
 use super::queue::{EntryState, MergeQueue};
-use super::MergeError;
 
 /// What recovery decided for an entry that was `merging` when the supervisor died.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,10 @@ pub fn recover(ctx: &MergeCtx, queue: &mut MergeQueue) -> Result<Vec<Recovered>,
             )?;
             EntryState::Merged
         } else {
-            queue.mark_waiting(task, Some("merge interrupted by a supervisor restart".into()))?;
+            queue.mark_waiting(
+                task,
+                Some("merge interrupted by a supervisor restart".into()),
+            )?;
             EntryState::Waiting
         };
         out.push(Recovered { task, state });
