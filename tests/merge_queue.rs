@@ -600,6 +600,7 @@ fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
     let a = f.agent("ann");
     let b = f.agent("bob");
     let c = f.agent("cy");
+    let d = f.agent("dan");
     for (id, (wt, name)) in [(&a, "ann"), (&b, "bob"), (&c, "cy")]
         .into_iter()
         .enumerate()
@@ -646,6 +647,25 @@ fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
     assert_eq!(
         std::fs::read_to_string(c.join("new.txt")).unwrap(),
         "untracked"
+    );
+
+    // dan: an unmerged commit that conflicts with the target -> rebase aborted, branch as it was.
+    f.commit(&d, "ann.txt", "dan's version", "dan rewrites ann's file");
+    let dan_head = f.head(&d);
+    assert_eq!(
+        merge::sync_agent_worktree(&d, "batty/v1/dan", &tip).unwrap(),
+        SyncOutcome::Conflict {
+            files: vec!["ann.txt".into()]
+        }
+    );
+    assert_eq!(f.head(&d), dan_head);
+    assert_eq!(
+        f.sb.git_in(&d, ["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
+    assert_eq!(
+        f.sb.git_in(&d, ["symbolic-ref", "--short", "HEAD"]),
+        "batty/v1/dan"
     );
 
     // The wrong branch is an error naming the worktree and both branches.
