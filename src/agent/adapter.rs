@@ -26,7 +26,7 @@ impl Matcher {
 
     /// Where the match starts in the screen: the text from the start of that line to the end
     /// of the screen, or `None` when it does not match.
-    fn find<'a>(&self, lines: &[&'a str]) -> Option<String> {
+    fn find(&self, lines: &[&str]) -> Option<String> {
         match self.scope {
             Scope::LastLine => {
                 let last = lines.last()?;
