@@ -141,14 +141,22 @@ impl FileCursor {
 /// New text from an agent's pty log.
 #[derive(Debug, Default)]
 pub struct TailRead {
-    /// Complete lines, control sequences removed, without their line break.
-    pub lines: Vec<String>,
+    /// The complete lines read, control sequences removed, each ending in `\n` (one string,
+    /// so a megabyte of output costs one allocation, not one per line).
+    pub text: String,
     /// Raw bytes read from the log (before stripping).
     pub bytes: u64,
-    /// The log was truncated or rotated; the lines after it come from the new file.
+    /// The log was truncated or rotated; the text after it comes from the new file.
     pub rotated: bool,
     /// The chunk limit was reached: call [`LogTail::read`] again.
     pub more: bool,
+}
+
+impl TailRead {
+    /// The complete lines, without their line breaks.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.text.lines()
+    }
 }
 
 /// Follows an agent's pty log: raw bytes since the saved offset, stripped and split into lines.
@@ -194,41 +202,37 @@ impl LogTail {
             bytes: raw.bytes.len() as u64,
             rotated: raw.rotated,
             more: raw.more,
-            lines: Vec::new(),
+            text: String::new(),
         };
+        let mut plain = Vec::new();
         if raw.rotated {
             // The old file's unfinished line ends with it; escapes do not continue across.
             if !self.partial.is_empty() {
-                out.lines.push(self.take_partial());
+                plain.append(&mut self.partial);
+                plain.push(b'\n');
             }
             self.stripper = Stripper::new();
         }
-        let mut plain = std::mem::take(&mut self.partial);
+        plain.append(&mut self.partial);
         self.stripper.feed(&raw.bytes, &mut plain);
-        let mut rest = &plain[..];
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-            out.lines
-                .push(String::from_utf8_lossy(&rest[..pos]).into_owned());
-            rest = &rest[pos + 1..];
-        }
-        while rest.len() > MAX_LINE {
+        let complete = plain.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.partial = plain.split_off(complete);
+        while self.partial.len() > MAX_LINE {
             // Cut at a character boundary so no UTF-8 sequence is split.
             let mut cut = MAX_LINE;
-            while cut > 0 && rest[cut] & 0xC0 == 0x80 {
+            while cut > 0 && self.partial[cut] & 0xC0 == 0x80 {
                 cut -= 1;
             }
-            out.lines
-                .push(String::from_utf8_lossy(&rest[..cut]).into_owned());
-            rest = &rest[cut..];
+            let rest = self.partial.split_off(cut);
+            plain.append(&mut self.partial);
+            plain.push(b'\n');
+            self.partial = rest;
         }
-        self.partial = rest.to_vec();
+        out.text = match String::from_utf8(plain) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
         Ok(out)
-    }
-
-    fn take_partial(&mut self) -> String {
-        let text = String::from_utf8_lossy(&self.partial).into_owned();
-        self.partial.clear();
-        text
     }
 }
 
@@ -252,9 +256,9 @@ mod tests {
         let p = dir.path().join("a.pty.log");
         let mut tail = LogTail::new(&p, 0);
         let r = tail.read().unwrap();
-        assert!(r.lines.is_empty() && r.bytes == 0 && !r.rotated);
+        assert!(r.text.is_empty() && r.bytes == 0 && !r.rotated);
         append(&p, b"hello\n");
-        assert_eq!(tail.read().unwrap().lines, ["hello"]);
+        assert_eq!(tail.read().unwrap().lines().collect::<Vec<_>>(), ["hello"]);
     }
 
     #[test]
@@ -264,17 +268,17 @@ mod tests {
         append(&p, b"\x1b[1mone\x1b[0m\r\ntw");
         let mut tail = LogTail::new(&p, 0);
         let r = tail.read().unwrap();
-        assert_eq!(r.lines, ["one"]);
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["one"]);
         assert_eq!(r.bytes, 15);
         assert_eq!(tail.pending(), "tw");
         assert_eq!(tail.offset(), 15);
 
         let r = tail.read().unwrap();
-        assert!(r.lines.is_empty() && r.bytes == 0);
+        assert!(r.text.is_empty() && r.bytes == 0);
 
         append(&p, b"o\r\ndemo> ");
         let r = tail.read().unwrap();
-        assert_eq!(r.lines, ["two"]);
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["two"]);
         assert_eq!(tail.pending(), "demo> ");
     }
 
@@ -286,7 +290,7 @@ mod tests {
         let mut tail = LogTail::new(&p, 0);
         tail.read().unwrap();
         append(&p, b"1my\n");
-        assert_eq!(tail.read().unwrap().lines, ["xy"]);
+        assert_eq!(tail.read().unwrap().lines().collect::<Vec<_>>(), ["xy"]);
     }
 
     #[test]
@@ -295,7 +299,7 @@ mod tests {
         let p = dir.path().join("a.pty.log");
         append(&p, b"old\nnew\n");
         let mut tail = LogTail::new(&p, 4);
-        assert_eq!(tail.read().unwrap().lines, ["new"]);
+        assert_eq!(tail.read().unwrap().lines().collect::<Vec<_>>(), ["new"]);
     }
 
     #[test]
@@ -308,7 +312,7 @@ mod tests {
         std::fs::write(&p, b"short\n").unwrap();
         let r = tail.read().unwrap();
         assert!(r.rotated);
-        assert_eq!(r.lines, ["short"]);
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["short"]);
     }
 
     #[test]
@@ -317,17 +321,17 @@ mod tests {
         let p = dir.path().join("a.pty.log");
         append(&p, b"one\n");
         let mut tail = LogTail::new(&p, 0);
-        assert_eq!(tail.read().unwrap().lines, ["one"]);
+        assert_eq!(tail.read().unwrap().lines().collect::<Vec<_>>(), ["one"]);
         // The writer still appends to the renamed file before the new one appears.
         append(&p, b"two\npart");
         std::fs::rename(&p, dir.path().join("a.pty.log.1")).unwrap();
         let r = tail.read().unwrap();
-        assert_eq!(r.lines, ["two"]);
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["two"]);
         assert!(!r.rotated);
         append(&p, b"three\n");
         let r = tail.read().unwrap();
         assert!(r.rotated);
-        assert_eq!(r.lines, ["part", "three"]);
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["part", "three"]);
         assert_eq!(tail.offset(), 6);
     }
 
@@ -343,7 +347,7 @@ mod tests {
             let r = tail.read().unwrap();
             reads += 1;
             assert!(r.bytes <= 4);
-            lines.extend(r.lines);
+            lines.extend(r.lines().map(str::to_owned));
             if !r.more {
                 break;
             }
@@ -359,7 +363,7 @@ mod tests {
         append(&p, &vec![b'x'; MAX_LINE * 2 + 10]);
         let mut tail = LogTail::new(&p, 0);
         let r = tail.read().unwrap();
-        assert_eq!(r.lines.len(), 2);
+        assert_eq!(r.lines().count(), 2);
         assert_eq!(tail.pending().len(), 10);
     }
 }
