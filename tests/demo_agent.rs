@@ -151,21 +151,70 @@ fn failed_commit_is_reported_and_the_agent_goes_on() {
 }
 
 #[test]
-fn nothing_to_commit_is_reported_not_fatal() {
+fn repeated_task_with_nothing_new_is_not_an_error() {
     let sb = Sandbox::new();
-    // The same content twice: the second commit has nothing to commit.
+    // The same task twice (a reminder): the second time there is nothing to commit.
     let input = format!("{}\n{}\n", message(1, "Same", ""), message(1, "Same", ""));
-    let out = sb
-        .batty(["demo-agent", "--file", "same.txt", "--no-done"])
-        .stdin(input)
-        .ok();
+    let out = sb.batty(["demo-agent", "--no-done"]).stdin(input).ok();
     assert_eq!(
         out.stdout.matches("committed #1").count(),
         1,
         "{}",
         out.stdout
     );
-    assert!(out.stderr.contains("git commit"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("no changes for #1\nfinished #1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn a_commit_that_git_refuses_is_reported() {
+    let sb = Sandbox::new();
+    // A hook that rejects every commit.
+    sb.write(
+        ".git/hooks/pre-commit",
+        "#!/bin/sh\necho 'rejected by hook' >&2\nexit 1\n",
+    );
+    let hook = sb.path(".git/hooks/pre-commit");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = sb
+        .batty(["demo-agent", "--no-done"])
+        .stdin(message(1, "One", "") + "\n")
+        .ok();
+    assert!(
+        out.stderr.contains("demo-agent: task #1: `git commit")
+            && out.stderr.contains("rejected by hook"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(log_subjects(&sb), ["initial"]);
+}
+
+#[test]
+fn forget_done_skips_the_report_only_the_first_time() {
+    let sb = Sandbox::new();
+    let input = format!("{}\n{}\n", message(6, "Six", ""), message(6, "Six", ""));
+    let out = sb
+        .batty(["demo-agent", "--forget-done", "6"])
+        .stdin(input)
+        .ok();
+    // The first delivery commits without reporting; the reminder runs `batty task done 6`
+    // (which fails here: there is no board), and nothing else runs it.
+    assert!(
+        out.stdout.contains("committed #6\nfinished #6"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stderr.matches("task done 6").count(),
+        1,
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -69,7 +69,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.note.filter(|n| !n.trim().is_empty())
     };
     let path = report::report_path(&project, &phase, &agent);
-    report::append(&path, &Report::now(args.state.into(), note))?;
+    // Failing to write under `.batty/run` is the environment's doing (permissions, disk).
+    report::append(&path, &Report::now(args.state.into(), note))
+        .map_err(|e| crate::error::user(e.to_string()))?;
     Ok(())
 }
 

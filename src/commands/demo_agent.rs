@@ -46,6 +46,10 @@ pub struct Args {
     /// Commit, but do not run `batty task done`.
     #[arg(long)]
     pub no_done: bool,
+    /// The first time this task comes, commit but do not run `batty task done`, as a
+    /// forgetful agent would; a second delivery (a reminder) finishes it (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub forget_done: Vec<u64>,
     /// Exit with code 3 on receiving this task, as a crashing agent would (repeatable).
     #[arg(long, value_name = "ID")]
     pub die_on: Vec<u64>,
@@ -57,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut inbox = Inbox::new();
+    let mut forgotten = Vec::new();
     prompt();
     while let Some(line) = read_line(&mut input) {
         match inbox.push_line(&line) {
@@ -68,7 +73,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     say(&format!("dying on #{}", task.id));
                     std::process::exit(3);
                 }
-                if !work(&args, &task, &mut input) {
+                let skip_done = args.no_done
+                    || (args.forget_done.contains(&task.id) && !forgotten.contains(&task.id));
+                if skip_done {
+                    forgotten.push(task.id);
+                }
+                if !work(&args, &task, skip_done, &mut input) {
                     return Ok(()); // input ended while asking
                 }
             }
@@ -79,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Does one task; false when input ended in the middle of it.
-fn work(args: &Args, task: &DemoTask, input: &mut impl BufRead) -> bool {
+fn work(args: &Args, task: &DemoTask, skip_done: bool, input: &mut impl BufRead) -> bool {
     say(&format!("working on #{}", task.id));
     let steps = args.lines.max(1);
     let pause = Duration::from_millis(args.delay) / steps;
@@ -102,7 +112,7 @@ fn work(args: &Args, task: &DemoTask, input: &mut impl BufRead) -> bool {
             return true;
         }
     }
-    match finish(args, task) {
+    match finish(args, task, skip_done) {
         Ok(()) => say(&format!("finished #{}", task.id)),
         Err(message) => eprintln!("demo-agent: task #{}: {message}", task.id),
     }
@@ -110,7 +120,7 @@ fn work(args: &Args, task: &DemoTask, input: &mut impl BufRead) -> bool {
 }
 
 /// Writes, commits and reports the task; the first failure is returned.
-fn finish(args: &Args, task: &DemoTask) -> Result<(), String> {
+fn finish(args: &Args, task: &DemoTask, skip_done: bool) -> Result<(), String> {
     let rel = fill(&args.file, task);
     let content = fill(&args.content.replace("\\n", "\n"), task);
     let path = Path::new(&rel);
@@ -122,17 +132,21 @@ fn finish(args: &Args, task: &DemoTask) -> Result<(), String> {
     if args.fail_commit {
         return Err("commit failed (--fail-commit)".into());
     }
-    Cmd::new("git")
-        .args(["add", "--", &rel])
-        .run()
-        .map_err(|e| e.to_string())?;
-    let message = format!("Task #{}: {}", task.id, task.title);
-    Cmd::new("git")
-        .args(["commit", "-q", "-m", &message])
-        .run()
-        .map_err(|e| e.to_string())?;
-    say(&format!("committed #{}", task.id));
-    if args.no_done {
+    let git = |args: &[&str]| Cmd::new("git").args(args).run().map_err(|e| e.to_string());
+    let changed = !git(&["status", "--porcelain", "--", &rel])?
+        .stdout
+        .trim()
+        .is_empty();
+    if changed {
+        git(&["add", "--", &rel])?;
+        let message = format!("Task #{}: {}", task.id, task.title);
+        git(&["commit", "-q", "-m", &message])?;
+        say(&format!("committed #{}", task.id));
+    } else {
+        // Done before (a reminder for finished work): nothing new to commit.
+        say(&format!("no changes for #{}", task.id));
+    }
+    if skip_done {
         return Ok(());
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| "batty".into());
