@@ -263,6 +263,40 @@ mod tests {
         assert_eq!(strip_split_everywhere(b"a\r\nb"), "a\nb");
     }
 
+    proptest::proptest! {
+        /// Any bytes, cut anywhere into three chunks, strip the same as in one piece, and no
+        /// ESC or CR survives.
+        #[test]
+        fn chunking_never_changes_the_result(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::strategy::Just(0x1bu8),
+                    proptest::strategy::Just(b'['),
+                    proptest::strategy::Just(b'\r'),
+                ],
+                0..200,
+            ),
+            a in 0usize..200,
+            b in 0usize..200,
+        ) {
+            let (a, b) = (a.min(bytes.len()), b.min(bytes.len()));
+            let (a, b) = (a.min(b), a.max(b));
+            let mut whole = Vec::new();
+            Stripper::new().feed(&bytes, &mut whole);
+            let mut s = Stripper::new();
+            let mut parts = Vec::new();
+            s.feed(&bytes[..a], &mut parts);
+            s.feed(&bytes[a..b], &mut parts);
+            s.feed(&bytes[b..], &mut parts);
+            if !bytes.contains(&0x08) {
+                // Backspace only erases within one chunk, so it may differ across cuts.
+                proptest::prop_assert_eq!(&whole, &parts);
+            }
+            proptest::prop_assert!(!whole.contains(&0x1b) && !whole.contains(&b'\r'));
+        }
+    }
+
     #[test]
     fn tmux_bracketed_paste_markers_are_removed() {
         assert_eq!(strip("\x1b[200~Task #1: x\x1b[201~"), "Task #1: x");
