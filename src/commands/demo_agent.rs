@@ -1,9 +1,196 @@
-//! `batty demo-agent`.
+//! `batty demo-agent`: a stand-in coding agent for tests and demos. It reads tasks at its
+//! `demo> ` prompt, pretends to work, writes and commits a file, and reports the task done.
 
-/// (not built yet)
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::agent::demo::{DemoTask, Inbox, Input, fill};
+use crate::proc::Cmd;
+
+/// A built-in demo coding agent (for tests and `batty demo`).
+///
+/// Shows the prompt `demo> ` and reads one task per message: a first line
+/// `Task #<id>: <title>`, then lines up to one naming `batty task done <id>` (or an empty line
+/// right after the first). For each task it prints `working on #<id>`, simulates work, writes
+/// a file in its working directory, commits it with git, runs `batty task done <id>` and shows
+/// its prompt again. Failures are reported on stderr and it carries on. It exits on end of
+/// input or `exit`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Milliseconds of simulated work per task.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay: u64,
+    /// Lines of output printed while working.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub lines: u32,
+    /// Ask a yes/no question before committing every task.
+    #[arg(long)]
+    pub ask: bool,
+    /// Ask the question only for this task (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub ask_on: Vec<u64>,
+    /// The question asked; an answer starting with `y` goes on, anything else drops the task.
+    #[arg(long, value_name = "TEXT", default_value = "Continue? [y/n]")]
+    pub ask_text: String,
+    /// File written for each task, relative to the working directory; `{id}` and `{title}`
+    /// are filled in.
+    #[arg(long, value_name = "PATH", default_value = "demo/task-{id}.txt")]
+    pub file: String,
+    /// Content of that file; `{id}` and `{title}` are filled in, `\n` is a line break.
+    #[arg(long, value_name = "TEXT", default_value = "{title}\\n")]
+    pub content: String,
+    /// Do not commit: report a failed commit and leave the task unfinished.
+    #[arg(long)]
+    pub fail_commit: bool,
+    /// Commit, but do not run `batty task done`.
+    #[arg(long)]
+    pub no_done: bool,
+    /// The first time this task comes, commit but do not run `batty task done`, as a
+    /// forgetful agent would; a second delivery (a reminder) finishes it (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub forget_done: Vec<u64>,
+    /// Exit with code 3 on receiving this task, as a crashing agent would (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub die_on: Vec<u64>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    Err(crate::error::user("`batty demo-agent` is not built yet"))
+const PROMPT: &str = "demo> ";
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut inbox = Inbox::new();
+    let mut forgotten = Vec::new();
+    prompt();
+    while let Some(line) = read_line(&mut input) {
+        match inbox.push_line(&line) {
+            Input::Exit => break,
+            Input::Reading => continue,
+            Input::Ignored => {}
+            Input::Task(task) => {
+                if args.die_on.contains(&task.id) {
+                    say(&format!("dying on #{}", task.id));
+                    std::process::exit(3);
+                }
+                let skip_done = args.no_done
+                    || (args.forget_done.contains(&task.id) && !forgotten.contains(&task.id));
+                if skip_done {
+                    forgotten.push(task.id);
+                }
+                if !work(&args, &task, skip_done, &mut input) {
+                    return Ok(()); // input ended while asking
+                }
+            }
+        }
+        prompt();
+    }
+    Ok(())
+}
+
+/// Does one task; false when input ended in the middle of it.
+fn work(args: &Args, task: &DemoTask, skip_done: bool, input: &mut impl BufRead) -> bool {
+    say(&format!("working on #{}", task.id));
+    let steps = args.lines.max(1);
+    let pause = Duration::from_millis(args.delay) / steps;
+    for step in 1..=steps {
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+        if step <= args.lines {
+            say(&format!("step {step}/{} of #{}", args.lines, task.id));
+        }
+    }
+    if args.ask || args.ask_on.contains(&task.id) {
+        print!("{} ", args.ask_text);
+        let _ = std::io::stdout().flush();
+        let Some(reply) = read_answer(input) else {
+            return false;
+        };
+        if !reply.to_lowercase().starts_with('y') {
+            say(&format!("dropped #{}", task.id));
+            return true;
+        }
+    }
+    match finish(args, task, skip_done) {
+        Ok(()) => say(&format!("finished #{}", task.id)),
+        Err(message) => eprintln!("demo-agent: task #{}: {message}", task.id),
+    }
+    true
+}
+
+/// Writes, commits and reports the task; the first failure is returned.
+fn finish(args: &Args, task: &DemoTask, skip_done: bool) -> Result<(), String> {
+    let rel = fill(&args.file, task);
+    let content = fill(&args.content.replace("\\n", "\n"), task);
+    let path = Path::new(&rel);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, content).map_err(|e| format!("cannot write {rel}: {e}"))?;
+    if args.fail_commit {
+        return Err("commit failed (--fail-commit)".into());
+    }
+    let git = |args: &[&str]| Cmd::new("git").args(args).run().map_err(|e| e.to_string());
+    let changed = !git(&["status", "--porcelain", "--", &rel])?
+        .stdout
+        .trim()
+        .is_empty();
+    if changed {
+        git(&["add", "--", &rel])?;
+        let message = format!("Task #{}: {}", task.id, task.title);
+        git(&["commit", "-q", "-m", &message])?;
+        say(&format!("committed #{}", task.id));
+    } else {
+        // Done before (a reminder for finished work): nothing new to commit.
+        say(&format!("no changes for #{}", task.id));
+    }
+    if skip_done {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| "batty".into());
+    Cmd::new(exe)
+        .args(["task", "done", &task.id.to_string()])
+        .run()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The next line without its line break, lossily decoded; `None` at end of input or on a
+/// read error (the terminal went away).
+fn read_line(input: &mut impl BufRead) -> Option<String> {
+    let mut buf = Vec::new();
+    match input.read_until(b'\n', &mut buf) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => {
+            while buf.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+                buf.pop();
+            }
+            Some(String::from_utf8_lossy(&buf).into_owned())
+        }
+    }
+}
+
+/// The first non-empty line: a stray Enter (a retried delivery) is not an answer.
+fn read_answer(input: &mut impl BufRead) -> Option<String> {
+    loop {
+        let line = crate::agent::demo::clean_line(&read_line(input)?);
+        let line = line.trim();
+        if !line.is_empty() {
+            return Some(line.to_owned());
+        }
+    }
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn prompt() {
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{PROMPT}");
+    let _ = out.flush();
 }
