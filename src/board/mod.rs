@@ -7,6 +7,7 @@
 
 mod activity;
 mod config;
+pub mod discover;
 mod encode;
 mod frontmatter;
 mod load;

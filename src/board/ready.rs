@@ -47,7 +47,7 @@ impl Board {
         statuses: &[String],
         now: &Timestamp,
     ) -> Option<String> {
-        if !statuses.iter().any(|s| *s == task.status) {
+        if !statuses.contains(&task.status) {
             return Some(format!(
                 "its status `{}` is not one of {}",
                 task.status,

@@ -138,7 +138,7 @@ fn analyze(s: &str) -> Analysis {
 fn push_literal(out: &mut String, s: &str, indent: usize) {
     out.push('|');
     if s.starts_with(' ') || s.starts_with(is_break) {
-        out.push_str("4");
+        out.push('4');
     }
     let mut rev = s.chars().rev();
     match (rev.next(), rev.next()) {
