@@ -524,4 +524,33 @@ mod tests {
         let raw = parse(flow).unwrap();
         assert!(super::layout(flow, &raw.keys).is_none());
     }
+
+    proptest::proptest! {
+        /// Whenever the fast path accepts a front matter, serde-saphyr reads the same.
+        #[test]
+        fn fast_path_never_disagrees_with_saphyr(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["id", "title", "tags", "x", "depends_on", "k-2"]),
+                    proptest::collection::vec(
+                        proptest::sample::select(vec![
+                            "a", "1", " ", ":", ": ", "#", " #", "'", "''", "\"", "-", "- ", "[", "]",
+                            "~", "null", "yes", "\\", "é", "\t", "    - ", "\n    - ", "\n",
+                        ]),
+                        0..6,
+                    ),
+                ),
+                0..5,
+            )
+        ) {
+            let front: String = lines
+                .iter()
+                .map(|(k, v)| format!("{k}:{}\n", v.concat()))
+                .collect();
+            if let Some(fast) = parse_fast(&front) {
+                let full = parse_saphyr(&front);
+                proptest::prop_assert_eq!(Ok(fast), full, "front matter:\n{}", front);
+            }
+        }
+    }
 }

@@ -96,3 +96,18 @@ pub enum BoardError {
     #[error("invalid task: {0}")]
     Invalid(String),
 }
+
+/// Parses a task file's text (`path` is only recorded), keeping its layout so that
+/// [`render_task`] writes untouched keys, unknown keys and comments back byte for byte.
+pub fn parse_task(path: &std::path::Path, text: &str) -> Result<Task, Problem> {
+    Task::parse(path, text, true).map_err(|e| Problem {
+        path: path.to_owned(),
+        line: Some(e.line),
+        reason: e.reason,
+    })
+}
+
+/// The file text kanban-md would write for `task`.
+pub fn render_task(task: &Task) -> String {
+    encode::render(task)
+}

@@ -88,6 +88,12 @@ impl Task {
         self.path.file_name().and_then(|n| n.to_str()).unwrap_or("")
     }
 
+    /// Forgets how the file was laid out: the task then renders exactly as kanban-md would
+    /// write it (unknown keys and comments are dropped, as kanban-md drops them).
+    pub fn clear_source(&mut self) {
+        self.source = None;
+    }
+
     /// Whether someone holds an unexpired claim (`timeout` zero: claims never expire).
     pub fn is_claimed(&self, now: &Timestamp, timeout: std::time::Duration) -> bool {
         if self.claimed_by.as_deref().is_none_or(str::is_empty) {

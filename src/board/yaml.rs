@@ -89,7 +89,9 @@ fn analyze(s: &str) -> Analysis {
         }
         if c == '\t' {
             tabs = true;
-        } else if !is_printable(c) {
+        } else if !is_printable(c) || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}') {
+            // NEL, LS and PS are line breaks to YAML 1.1 emitters but text to YAML 1.2
+            // readers; only an escape reads back the same everywhere.
             special = true;
         }
         if c == ' ' {
