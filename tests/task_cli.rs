@@ -390,3 +390,23 @@ fn add_edit_show_and_errors() {
         .error_mentions("task #42 not found");
     sb.batty(["task"]).fails(1);
 }
+
+#[test]
+fn a_task_folder_that_is_a_symlink_loop_is_a_clear_error() {
+    let sb = Sandbox::new();
+    sb.batty(["init"]).ok();
+    let tasks = sb.path(format!("{BOARD}/tasks"));
+    std::fs::remove_dir(&tasks).unwrap();
+    std::os::unix::fs::symlink(&tasks, &tasks).unwrap();
+    sb.batty(["task", "list"])
+        .fails(1)
+        .error_mentions("cannot read")
+        .error_mentions("symbolic links");
+    std::fs::remove_file(sb.path(format!("{BOARD}/config.yml"))).unwrap();
+    sb.batty(["task", "list"])
+        .fails(1)
+        .error_mentions("no board in");
+    sb.batty(["task", "list", "--phase", "main"])
+        .fails(1)
+        .error_mentions("`config.yml` is missing");
+}

@@ -132,3 +132,78 @@ fn compare_due(a: &Task, b: &Task) -> Ordering {
         (None, None) => Ordering::Equal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::time::parse_timestamp;
+
+    fn board(tasks: &[(u64, &str)]) -> (tempfile::TempDir, Board) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.yml"),
+            crate::board::default_config_yml("t"),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("tasks")).unwrap();
+        for (id, extra) in tasks {
+            let text = format!("---\nid: {id}\ntitle: t{id}\nstatus: todo\n{extra}---\n");
+            std::fs::write(dir.path().join(format!("tasks/{id:03}-t.md")), text).unwrap();
+        }
+        let board = Board::load(dir.path()).unwrap();
+        (dir, board)
+    }
+
+    fn ready_ids(board: &Board, now: &str) -> Vec<u64> {
+        let statuses = ["backlog".to_owned(), "todo".to_owned()];
+        let now = parse_timestamp(now).unwrap();
+        board.ready(&statuses, &now).iter().map(|t| t.id).collect()
+    }
+
+    #[test]
+    fn pick_order_class_due_priority_file_name() {
+        let (_dir, b) = board(&[
+            (1, "priority: low\n"),
+            (2, "priority: high\n"),
+            (3, "priority: high\n"),
+            (4, "priority: low\nclass: expedite\n"),
+            (5, "priority: low\nclass: fixed-date\ndue: \"2026-05-01\"\n"),
+            (
+                6,
+                "priority: critical\nclass: fixed-date\ndue: \"2026-06-01\"\n",
+            ),
+            (7, "priority: critical\nclass: intangible\n"),
+        ]);
+        assert_eq!(ready_ids(&b, "2026-01-01T00:00:00Z"), [4, 5, 6, 2, 3, 1, 7]);
+    }
+
+    #[test]
+    fn blocked_claimed_and_waiting_tasks_are_not_ready() {
+        let (_dir, b) = board(&[
+            (1, "blocked: true\n"),
+            (2, "claimed_by: otter\nclaimed_at: 2026-01-01T00:00:00Z\n"),
+            (3, "depends_on:\n    - 4\n"),
+            (4, ""),
+            (5, "depends_on:\n    - 99\n"),
+        ]);
+        // The claim (1h timeout) holds at 00:30 and has expired at 02:00.
+        assert_eq!(ready_ids(&b, "2026-01-01T00:30:00Z"), [4, 5]);
+        assert_eq!(ready_ids(&b, "2026-01-01T02:00:00Z"), [2, 4, 5]);
+        let statuses = ["todo".to_owned()];
+        let now = parse_timestamp("2026-01-01T00:30:00Z").unwrap();
+        let reason = b.not_ready_reason(b.task(3).unwrap(), &statuses, &now);
+        assert_eq!(reason.as_deref(), Some("it waits for #4"));
+    }
+
+    #[test]
+    fn cycles_are_found_once() {
+        let (_dir, b) = board(&[
+            (1, "depends_on:\n    - 2\n"),
+            (2, "depends_on:\n    - 3\n"),
+            (3, "depends_on:\n    - 1\n"),
+            (4, "depends_on:\n    - 4\n"),
+            (5, "depends_on:\n    - 1\n"),
+        ]);
+        assert_eq!(b.cycles(), vec![vec![1, 2, 3], vec![4]]);
+    }
+}
