@@ -2,7 +2,9 @@
 //! worktree, setup and window in its own thread (git checkouts are the slow part). A failing
 //! agent is reported and skipped; the others start.
 
-use super::plan::{AgentPlan, PaneStep, Plan, SUPERVISOR_WINDOW, SupervisorStep, WindowStep, WorktreeStep};
+use super::plan::{
+    AgentPlan, PaneStep, Plan, SUPERVISOR_WINDOW, SupervisorStep, WindowStep, WorktreeStep,
+};
 use super::state::{AgentRecord, RunStateError};
 use crate::config::Config;
 use crate::paths::Project;
@@ -84,14 +86,18 @@ pub fn apply(ctx: &Context<'_>, plan: &mut Plan) -> Result<Report, ApplyError> {
         SupervisorStep::Respawn(pane) => {
             ctx.tmux.respawn_pane(pane, &supervisor)?;
             plan.state.supervisor_pane = Some(pane.clone());
-            report.notes.push((String::new(), "restarted the supervisor".into()));
+            report
+                .notes
+                .push((String::new(), "restarted the supervisor".into()));
         }
         SupervisorStep::Create { index } => {
             let created =
                 ctx.tmux
                     .new_window(&session_id, *index, SUPERVISOR_WINDOW, &supervisor, &keep)?;
             plan.state.supervisor_pane = Some(created.pane_id);
-            report.notes.push((String::new(), "recreated the supervisor window".into()));
+            report
+                .notes
+                .push((String::new(), "recreated the supervisor window".into()));
         }
     }
     if let SupervisorStep::Keep(pane) = &plan.supervisor {
@@ -131,12 +137,17 @@ pub fn apply(ctx: &Context<'_>, plan: &mut Plan) -> Result<Report, ApplyError> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("agent threads do not panic: errors are returned"))
+            .map(|h| {
+                h.join()
+                    .expect("agent threads do not panic: errors are returned")
+            })
             .collect()
     });
     for (name, result) in results {
         match result {
-            Ok(notes) => report.notes.extend(notes.into_iter().map(|n| (name.clone(), n))),
+            Ok(notes) => report
+                .notes
+                .extend(notes.into_iter().map(|n| (name.clone(), n))),
             Err(e) => {
                 let _ = crate::events::append(
                     &ctx.project.event_log(&phase, &name),
@@ -287,7 +298,10 @@ pub fn executor_spec(ctx: &Context<'_>, phase: &str, record: &AgentRecord) -> Pa
     let mut env = vec![
         ("BATTY_PHASE".to_owned(), phase.to_owned()),
         ("BATTY_AGENT".to_owned(), record.name.clone()),
-        ("BATTY_BOARD".to_owned(), board.to_string_lossy().into_owned()),
+        (
+            "BATTY_BOARD".to_owned(),
+            board.to_string_lossy().into_owned(),
+        ),
     ];
     if let Some(port) = record.port {
         env.push(("BATTY_PORT".to_owned(), port.to_string()));

@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn words_are_short_lowercase() {
         for w in FIRST.iter().chain(SECOND) {
-            assert!(w.len() <= 7 && w.bytes().all(|b| b.is_ascii_lowercase()), "{w}");
+            assert!(
+                w.len() <= 7 && w.bytes().all(|b| b.is_ascii_lowercase()),
+                "{w}"
+            );
         }
     }
 }

@@ -81,7 +81,9 @@ pub enum SupervisorStep {
     WithSession,
     Keep(String),
     Respawn(String),
-    Create { index: u32 },
+    Create {
+        index: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +127,11 @@ pub fn plan(project: &Project, req: &Request, world: &World) -> Result<Plan, Pla
         ..Default::default()
     });
     state.base = req.base.clone();
-    let panes: &[Pane] = world.session.as_ref().map(|(_, p)| p.as_slice()).unwrap_or(&[]);
+    let panes: &[Pane] = world
+        .session
+        .as_ref()
+        .map(|(_, p)| p.as_slice())
+        .unwrap_or(&[]);
     let session_id = world.session.as_ref().map(|(id, _)| id.clone());
 
     // Agents that go away must be idle.
@@ -312,7 +318,14 @@ impl Plan {
             && self.removals.iter().all(|r| r.window_id.is_none())
             && self.agents.iter().all(|a| {
                 a.worktree == WorktreeStep::Reuse
-                    && matches!(&a.window, WindowStep::Existing { executor: PaneStep::Keep(_), log: PaneStep::Keep(_), .. })
+                    && matches!(
+                        &a.window,
+                        WindowStep::Existing {
+                            executor: PaneStep::Keep(_),
+                            log: PaneStep::Keep(_),
+                            ..
+                        }
+                    )
             })
     }
 }

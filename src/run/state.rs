@@ -96,11 +96,9 @@ impl RunState {
             reason: e.to_string(),
         })?;
         text.push('\n');
-        crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| {
-            RunStateError::Write {
-                path: path.to_owned(),
-                source,
-            }
+        crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| RunStateError::Write {
+            path: path.to_owned(),
+            source,
         })
     }
 

@@ -330,7 +330,14 @@ impl Tmux {
 
     /// All panes of one session, in one call.
     pub fn list_panes_session(&self, session_id: &str) -> Result<Vec<Pane>, TmuxError> {
-        let out = self.run(["list-panes", "-s", "-t", session_id, "-F", pane::PANE_FORMAT])?;
+        let out = self.run([
+            "list-panes",
+            "-s",
+            "-t",
+            session_id,
+            "-F",
+            pane::PANE_FORMAT,
+        ])?;
         pane::parse_panes(&out)
     }
 
@@ -539,7 +546,10 @@ mod tests {
             env: vec![("A".into(), "1 2".into())],
             unset: vec!["TMUX".into()],
         };
-        assert_eq!(spec.command(), ["env", "-u", "TMUX", "A=1 2", "sh", "-c", "x; y"]);
+        assert_eq!(
+            spec.command(),
+            ["env", "-u", "TMUX", "A=1 2", "sh", "-c", "x; y"]
+        );
         let bare = PaneSpec {
             argv: vec!["sh".into()],
             ..Default::default()
@@ -561,8 +571,19 @@ mod tests {
         assert_eq!(
             args,
             [
-                ";", "set-option", "-t", "$1:2", "-w", "remain-on-exit", "on", ";", "pipe-pane",
-                "-t", "$1:2", "-o", "cat > '##x'"
+                ";",
+                "set-option",
+                "-t",
+                "$1:2",
+                "-w",
+                "remain-on-exit",
+                "on",
+                ";",
+                "pipe-pane",
+                "-t",
+                "$1:2",
+                "-o",
+                "cat > '##x'"
             ]
         );
     }

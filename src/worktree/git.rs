@@ -62,7 +62,12 @@ impl Repo {
     pub fn rev_exists(&self, rev: &str) -> Result<bool, WorktreeError> {
         Ok(self
             .git()
-            .args(["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])
+            .args([
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{rev}^{{commit}}"),
+            ])
             .succeeds()?)
     }
 
@@ -90,7 +95,10 @@ impl Repo {
     }
 
     pub fn worktrees(&self) -> Result<Vec<WorktreeEntry>, WorktreeError> {
-        let out = self.git().args(["worktree", "list", "--porcelain"]).read()?;
+        let out = self
+            .git()
+            .args(["worktree", "list", "--porcelain"])
+            .read()?;
         Ok(parse_worktree_list(&out))
     }
 

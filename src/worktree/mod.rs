@@ -320,7 +320,11 @@ mod tests {
             dirty: (0..7).map(|i| format!("?? f{i}")).collect(),
             commits: vec![],
         };
-        assert!(many.describe().ends_with("`f4` and 2 more"), "{}", many.describe());
+        assert!(
+            many.describe().ends_with("`f4` and 2 more"),
+            "{}",
+            many.describe()
+        );
         assert!(Risk::default().is_empty());
     }
 }
