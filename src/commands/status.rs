@@ -88,9 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             continue;
         };
         let session = session_name(&phase);
-        let running = sessions.iter().any(|s| {
-            s.name == session || Some(&s.id) == state.session_id.as_ref() && s.name == session
-        });
+        let running = sessions.iter().any(|s| s.name == session);
         let snapshot = PhaseStatus::load(&status_path(&project, &phase));
         let agents = state
             .active()

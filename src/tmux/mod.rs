@@ -345,7 +345,7 @@ impl Tmux {
     pub fn list_panes_all(&self) -> Result<Vec<Pane>, TmuxError> {
         match self.run(["list-panes", "-a", "-F", pane::PANE_FORMAT]) {
             Ok(out) => pane::parse_panes(&out),
-            Err(e) if matches!(e, TmuxError::NoServer { .. }) => Ok(Vec::new()),
+            Err(TmuxError::NoServer { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }
