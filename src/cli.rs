@@ -29,6 +29,8 @@ pub enum Command {
     Supervise(commands::supervise::Args),
     #[command(hide = true)]
     DemoAgent(commands::demo_agent::Args),
+    #[command(hide = true)]
+    LogWriter(commands::log_writer::Args),
 }
 
 /// Parses `std::env::args`. Help and version print and give exit code 0; usage errors give 1,

@@ -4,6 +4,7 @@ pub mod agent_status;
 pub mod attach;
 pub mod demo_agent;
 pub mod init;
+pub mod log_writer;
 pub mod logs;
 pub mod merge;
 pub mod status;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AgentStatus(args) => agent_status::run(args),
         Command::Supervise(args) => supervise::run(args),
         Command::DemoAgent(args) => demo_agent::run(args),
+        Command::LogWriter(args) => log_writer::run(args),
     }
 }
 

@@ -1,9 +1,111 @@
-//! `batty stop`.
+//! `batty stop`: end the phase's session; with `--clean`, remove its worktrees and branches.
 
-/// (not built yet)
+use crate::config::Config;
+use crate::error::user_hint;
+use crate::paths::{agent_branch, session_name, validate_agent, validate_phase};
+use crate::run::RunState;
+use crate::tmux::Tmux;
+use crate::worktree::Repo;
+
+/// Stop the phase's tmux session (supervisor and agents). Worktrees and branches are kept
+/// unless --clean.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    pub phase: String,
+    /// Also remove the agents' worktrees and branches and the run state.
+    #[arg(long)]
+    pub clean: bool,
+    /// With --clean: remove them even with uncommitted or unmerged work.
+    #[arg(long, requires = "clean")]
+    pub force: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    Err(crate::error::user("`batty stop` is not built yet"))
+pub fn run(args: Args) -> anyhow::Result<()> {
+    validate_phase(&args.phase)?;
+    let phase = args.phase.as_str();
+    let project = super::project()?;
+    let config = Config::load(&project.config_file())?;
+    let tmux = Tmux::from_config(&config.tmux);
+    let state = RunState::load(&project.run_state(phase))?;
+    let repo = Repo::new(project.root());
+
+    // Everything the phase has: agents in the run state plus leftover folders and branches.
+    let mut agents: Vec<(std::path::PathBuf, String, String)> = Vec::new();
+    let mut base = config.base_branch.clone();
+    if args.clean {
+        if let Some(s) = &state {
+            base = Some(s.base.clone());
+            for a in &s.agents {
+                agents.push((a.worktree.clone(), a.branch.clone(), a.name.clone()));
+            }
+        }
+        let mut names: Vec<String> = repo.branches_under(&format!("batty/{phase}/"))?;
+        if let Ok(dir) = std::fs::read_dir(project.worktrees_dir(phase)) {
+            names.extend(
+                dir.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok()),
+            );
+        }
+        for name in names {
+            if validate_agent(&name).is_ok() && !agents.iter().any(|a| a.2 == name) {
+                agents.push((
+                    project.worktree_dir(phase, &name),
+                    agent_branch(phase, &name),
+                    name,
+                ));
+            }
+        }
+        let base = match base.clone() {
+            Some(b) => b,
+            None => repo.current_branch()?,
+        };
+        if !args.force {
+            let mut at_risk = Vec::new();
+            for (path, branch, name) in &agents {
+                let risk = repo.risk(path, branch, &base)?;
+                if !risk.is_empty() {
+                    at_risk.push(format!("`{name}`: {}", risk.describe()));
+                }
+            }
+            if !at_risk.is_empty() {
+                return Err(user_hint(
+                    format!("`--clean` would discard work: {}", at_risk.join("; ")),
+                    "merge or commit that work first, or add `--force` to discard it",
+                ));
+            }
+        }
+    }
+
+    let name = session_name(phase);
+    match tmux.find_session(&name)? {
+        Some(id) => {
+            tmux.kill_session(&id)?;
+            println!("stopped session `{name}`");
+        }
+        None => println!("no session `{name}` was running"),
+    }
+    if args.clean {
+        repo.prune()?;
+        let entries = repo.worktrees()?;
+        for (path, branch, _) in &agents {
+            repo.remove(path, branch, &entries)?;
+        }
+        for file in [
+            project.run_state(phase),
+            project.run_dir().join(format!("{phase}.status.json")),
+        ] {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Only removes the folder when nothing else (the merge worktree, orphans) is left.
+        let _ = std::fs::remove_dir(project.worktrees_dir(phase));
+        println!(
+            "removed {} worktree(s) and branch(es) of phase `{phase}`",
+            agents.len()
+        );
+    }
+    Ok(())
 }

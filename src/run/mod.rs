@@ -1,1 +1,9 @@
-//! `work` and `supervise`: run state, recovery, the event loop.
+//! `work` and `supervise`: run state, names, the `batty work` plan and carrying it out.
+
+pub mod agent_cmd;
+pub mod apply;
+pub mod names;
+pub mod plan;
+pub mod state;
+
+pub use state::{AgentRecord, RunState, RunStateError};

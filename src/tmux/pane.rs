@@ -1,0 +1,113 @@
+//! Sessions and panes as `list-sessions`/`list-panes` report them: TAB-separated `-F` fields
+//! with the one free-text field (a name) last, so a name holding a TAB cannot shift the rest.
+
+use super::TmuxError;
+
+pub(crate) const SESSION_FORMAT: &str = "#{session_id}\t#{session_name}";
+
+pub(crate) const PANE_FORMAT: &str = "#{session_id}\t#{window_id}\t#{window_index}\t#{pane_id}\t#{pane_index}\t#{pane_top}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pid}\t#{pane_current_command}\t#{window_name}";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub name: String,
+}
+
+/// One pane, with the window it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pane {
+    pub session_id: String,
+    pub window_id: String,
+    pub window_index: u32,
+    pub pane_id: String,
+    pub pane_index: u32,
+    /// Row of the pane's top edge: the executor is the pane with the smallest.
+    pub top: u32,
+    /// The pane's program exited and the pane stays (remain-on-exit).
+    pub dead: bool,
+    /// Exit status of a dead pane's program.
+    pub dead_status: Option<i32>,
+    pub pid: Option<u32>,
+    pub current_command: String,
+    pub window_name: String,
+}
+
+fn bad(output: &str) -> TmuxError {
+    TmuxError::Parse {
+        cmdline: "tmux list-panes".into(),
+        output: output.to_owned(),
+    }
+}
+
+pub(crate) fn parse_sessions(out: &str) -> Result<Vec<Session>, TmuxError> {
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (id, name) = line.split_once('\t').ok_or_else(|| bad(line))?;
+            Ok(Session {
+                id: id.to_owned(),
+                name: name.to_owned(),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn parse_panes(out: &str) -> Result<Vec<Pane>, TmuxError> {
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| parse_pane(line).ok_or_else(|| bad(line)))
+        .collect()
+}
+
+fn parse_pane(line: &str) -> Option<Pane> {
+    let mut f = line.splitn(11, '\t');
+    let mut next = || f.next();
+    let session_id = next()?.to_owned();
+    let window_id = next()?.to_owned();
+    let window_index = next()?.parse().ok()?;
+    let pane_id = next()?.to_owned();
+    let pane_index = next()?.parse().ok()?;
+    let top = next()?.parse().ok()?;
+    let dead = next()? == "1";
+    let dead_status = next()?.parse().ok();
+    let pid = next()?.parse().ok();
+    let current_command = next()?.to_owned();
+    let window_name = next()?.to_owned();
+    Some(Pane {
+        session_id,
+        window_id,
+        window_index,
+        pane_id,
+        pane_index,
+        top,
+        dead,
+        dead_status,
+        pid,
+        current_command,
+        window_name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_last_may_hold_tabs() {
+        let out = "$1\t@2\t1\t%3\t0\t0\t1\t4\t123\tsh\tname\twith tab\n$1\t@2\t1\t%4\t1\t40\t0\t\t124\tbatty\tx\n";
+        let panes = parse_panes(out).unwrap();
+        assert_eq!(panes.len(), 2);
+        assert_eq!(panes[0].window_name, "name\twith tab");
+        assert!(panes[0].dead);
+        assert_eq!(panes[0].dead_status, Some(4));
+        assert_eq!(panes[1].dead_status, None);
+        assert_eq!(panes[1].top, 40);
+        assert!(parse_panes("garbage").is_err());
+    }
+
+    #[test]
+    fn sessions() {
+        let s = parse_sessions("$0\tbatty-v1\n$1\ta\tb\n").unwrap();
+        assert_eq!(s[1].name, "a\tb");
+    }
+}

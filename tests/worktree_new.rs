@@ -1,0 +1,105 @@
+//! `batty work --new`: recreating worktrees never loses work without `--force`; leftovers.
+
+mod common;
+
+use common::Sandbox;
+
+/// A repo with a board for `v1` and a plain-shell agent kind `shell`.
+fn project(extra_config: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        ".batty/config.yml",
+        &format!("agents:\n  shell: {{ command: \"sh\" }}\n{extra_config}"),
+    );
+    sb.write(".batty/kanban/v1/config.yml", "version: 1\n");
+    std::fs::create_dir_all(sb.path(".batty/kanban/v1/tasks")).unwrap();
+    sb.write(".git/info/exclude", ".batty/\n");
+    sb
+}
+
+fn agent(sb: &Sandbox) -> String {
+    let st: serde_json::Value = serde_json::from_str(&sb.read(".batty/run/v1.json")).unwrap();
+    st["agents"][0]["name"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn new_refuses_on_dirty_or_unmerged_worktree_and_force_recreates() {
+    let sb = project("");
+    sb.batty(["work", "v1", "-n", "1", "--agent", "shell"]).ok();
+    let name = agent(&sb);
+    let wt = sb.path(format!(".batty/worktrees/v1/{name}"));
+    std::fs::write(wt.join("draft.rs"), "fn main() {}\n").unwrap();
+
+    let out = sb.batty(["work", "v1", "--new"]).fails(1);
+    out.error_mentions(&format!("`{name}`: uncommitted changes in `draft.rs`"));
+    assert!(wt.join("draft.rs").exists());
+
+    sb.git_in(&wt, ["add", "draft.rs"]);
+    sb.git_in(&wt, ["commit", "-q", "-m", "draft the thing"]);
+    let out = sb.batty(["work", "v1", "--new"]).fails(1);
+    out.error_mentions("1 commit(s) not on the base branch");
+    out.error_mentions("draft the thing");
+
+    sb.batty(["work", "v1", "--new", "--force"]).ok();
+    assert!(!wt.join("draft.rs").exists());
+    assert_eq!(agent(&sb), name, "same agent, fresh worktree");
+    assert_eq!(sb.git_in(&wt, ["log", "--format=%s"]), "initial");
+    let windows = sb.tmux(["list-windows", "-t", "=batty-v1", "-F", "#{window_name}"]);
+    assert_eq!(windows.lines().count(), 2, "{windows}");
+}
+
+#[test]
+fn worktree_copy_and_unknown_folder_moved_aside() {
+    let sb = project(
+        "worktree:\n  copy: [\".env\", \"conf/*.local\"]\n  post_create: \"echo set-up > setup.txt\"\n",
+    );
+    sb.write(".env", "SECRET=1\n");
+    sb.write("conf/a.local", "x\n");
+    // A folder where a worktree belongs that git does not know.
+    sb.write(".batty/worktrees/v1/old-otter/stray.txt", "keep me\n");
+    let out = sb.batty(["work", "v1", "-n", "1", "--agent", "shell"]).ok();
+    assert!(
+        out.stdout.contains("was not a git worktree; moved it to"),
+        "{}",
+        out.stdout
+    );
+    let wt = sb.path(".batty/worktrees/v1/old-otter");
+    assert_eq!(
+        std::fs::read_to_string(wt.join(".env")).unwrap(),
+        "SECRET=1\n"
+    );
+    assert!(wt.join("conf/a.local").exists());
+    assert_eq!(
+        std::fs::read_to_string(wt.join("setup.txt")).unwrap(),
+        "set-up\n"
+    );
+    let orphans: Vec<_> = std::fs::read_dir(sb.path(".batty/worktrees/v1/.orphaned"))
+        .unwrap()
+        .collect();
+    assert_eq!(orphans.len(), 1);
+}
+
+#[test]
+fn branch_checked_out_elsewhere_is_reported() {
+    let sb = project("");
+    let elsewhere = sb.root.join("elsewhere");
+    sb.git([
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "batty/v1/old-otter",
+        elsewhere.to_str().unwrap(),
+    ]);
+    let out = sb
+        .batty(["work", "v1", "-n", "1", "--agent", "shell"])
+        .fails(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "branch `batty/v1/old-otter` is already checked out in another worktree at `{}`",
+            elsewhere.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}
