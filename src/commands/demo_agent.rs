@@ -121,6 +121,9 @@ fn work(args: &Args, task: &DemoTask, skip_done: bool, input: &mut impl BufRead)
 
 /// Writes, commits and reports the task; the first failure is returned.
 fn finish(args: &Args, task: &DemoTask, skip_done: bool) -> Result<(), String> {
+    if let Some(target) = rebase_target(task) {
+        rebase_keeping_ours(&target)?;
+    }
     let rel = fill(&args.file, task);
     let content = fill(&args.content.replace("\\n", "\n"), task);
     let path = Path::new(&rel);
@@ -154,6 +157,31 @@ fn finish(args: &Args, task: &DemoTask, skip_done: bool) -> Result<(), String> {
         .args(["task", "done", &task.id.to_string()])
         .run()
         .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A task sent back after a failed merge says "Run `git rebase <target>`".
+fn rebase_target(task: &DemoTask) -> Option<String> {
+    task.body.iter().find_map(|line| {
+        let start = line.find("`git rebase ")? + "`git rebase ".len();
+        let end = line[start..].find('`')? + start;
+        let target = line[start..end].trim();
+        (!target.is_empty() && !target.starts_with('-')).then(|| target.to_owned())
+    })
+}
+
+/// Replays this branch onto `target`, resolving conflicts in favour of the demo's own work
+/// (a real agent would merge both changes by hand).
+fn rebase_keeping_ours(target: &str) -> Result<(), String> {
+    say(&format!("rebasing onto {target}"));
+    // In a rebase, "theirs" is the commit being replayed: the demo's own change.
+    let rebased = Cmd::new("git")
+        .args(["rebase", "--strategy-option=theirs", target])
+        .run();
+    if let Err(err) = rebased {
+        let _ = Cmd::new("git").args(["rebase", "--abort"]).run();
+        return Err(format!("rebase onto {target} failed: {err}"));
+    }
     Ok(())
 }
 

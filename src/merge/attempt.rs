@@ -259,7 +259,14 @@ fn land(
         };
     };
     let co = Git::new(&checkout);
-    let files = co.dirty_files(false)?;
+    // The board under `.batty/` changes with every task move; when it is committed to git
+    // that would hold every merge forever. Those edits do not count as dirty: should a merge
+    // touch them, `merge --ff-only` below refuses and names them.
+    let files: Vec<String> = co
+        .dirty_files(false)?
+        .into_iter()
+        .filter(|f| !f.starts_with(".batty/"))
+        .collect();
     if !files.is_empty() {
         return Ok(MergeOutcome::MainDirty {
             worktree: checkout,

@@ -7,3 +7,7 @@ pub mod plan;
 pub mod state;
 
 pub use state::{AgentRecord, RunState, RunStateError};
+pub mod supervisor;
+mod supervisor_agents;
+mod supervisor_git;
+mod supervisor_merge;

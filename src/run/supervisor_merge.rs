@@ -1,0 +1,315 @@
+//! The supervisor's side of the merge queue: a worker thread that runs one attempt at a time,
+//! and what the loop does with each outcome (board, agent, event log).
+
+use std::path::PathBuf;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::board;
+use crate::merge::{self, EntryState, MergeCtx, MergeEntry, MergeQueue, NextStep, SyncOutcome};
+use crate::paths::Project;
+use crate::status::MergeEntryStatus;
+
+use super::supervisor::{MergeResult, SuperviseError, Supervisor};
+
+pub(super) struct MergeDriver {
+    pub ctx: MergeCtx,
+    pub queue_path: PathBuf,
+    pub max_retries: u32,
+    jobs: Sender<(MergeCtx, MergeEntry)>,
+    pub results: Receiver<MergeResult>,
+    /// The task the worker has now.
+    busy: Option<u64>,
+    /// An entry waits for something outside (a dirty checkout): try again on the safety timer.
+    waiting_outside: bool,
+    retry_due: bool,
+    cached: MergeQueue,
+    /// The last reason the queue waited for, so it is shown once.
+    pub last_wait: Option<String>,
+}
+
+impl MergeDriver {
+    pub fn start(
+        project: &Project,
+        phase: &str,
+        target: &str,
+        config: &crate::config::MergeConfig,
+    ) -> Result<MergeDriver, SuperviseError> {
+        let ctx = MergeCtx::new(project, phase, target, config);
+        let queue_path = merge::queue_file(project, phase);
+        let cached = MergeQueue::load(&queue_path)?;
+        let (jobs, job_rx) = crossbeam_channel::unbounded::<(MergeCtx, MergeEntry)>();
+        let (result_tx, results) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("merge".into())
+            .spawn(move || {
+                for (ctx, entry) in job_rx {
+                    let outcome = merge::attempt(&ctx, &entry);
+                    if result_tx.send((entry.task, outcome)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| SuperviseError::Io {
+                path: queue_path.clone(),
+                source,
+            })?;
+        Ok(MergeDriver {
+            ctx,
+            queue_path,
+            max_retries: config.max_retries,
+            jobs,
+            results,
+            busy: None,
+            waiting_outside: false,
+            retry_due: false,
+            cached,
+            last_wait: None,
+        })
+    }
+
+    pub fn push(
+        &mut self,
+        task: u64,
+        agent: &str,
+        branch: &str,
+        base: &str,
+        tip: &str,
+    ) -> Result<(), merge::MergeError> {
+        self.cached = MergeQueue::update(&self.queue_path, |q| {
+            q.push(task, agent, branch, base, tip);
+            Ok(q.clone())
+        })?;
+        Ok(())
+    }
+
+    pub fn status(&self) -> Vec<MergeEntryStatus> {
+        self.cached.to_status()
+    }
+
+    /// Nothing waiting or merging.
+    pub fn idle(&self) -> bool {
+        self.busy.is_none()
+            && !self
+                .cached
+                .list()
+                .iter()
+                .any(|e| matches!(e.state, EntryState::Waiting | EntryState::Merging))
+    }
+
+    pub fn merged_count(&self) -> usize {
+        self.cached
+            .list()
+            .iter()
+            .filter(|e| e.state == EntryState::Merged)
+            .count()
+    }
+
+    pub fn retry_later_due(&mut self) {
+        self.retry_due = true;
+    }
+
+    /// True when the agent has work in the queue that is not merged yet (its branch must not
+    /// be rebased under it).
+    pub fn agent_has_pending(&self, agent: &str) -> bool {
+        self.cached
+            .list()
+            .iter()
+            .any(|e| e.agent == agent && e.state != EntryState::Merged)
+    }
+}
+
+impl Supervisor<'_> {
+    pub(super) fn merge_target(&self) -> Option<&str> {
+        self.merge.as_ref().map(|m| m.ctx.target.as_str())
+    }
+
+    /// Starts the next waiting merge when the worker is free.
+    pub(super) fn kick_merge(&mut self) {
+        let Some(m) = &mut self.merge else {
+            return;
+        };
+        if m.busy.is_some() || (m.waiting_outside && !m.retry_due) {
+            return;
+        }
+        m.retry_due = false;
+        // A person may have run `batty merge --retry` meanwhile: read the file.
+        let path = m.queue_path.clone();
+        let started = MergeQueue::update(&path, |q| {
+            let Some(next) = q.next_waiting().map(|e| e.task) else {
+                return Ok((None, q.clone()));
+            };
+            let entry = q.mark_merging(next)?;
+            Ok((Some(entry), q.clone()))
+        });
+        match started {
+            Ok((entry, queue)) => {
+                m.cached = queue;
+                if let Some(entry) = entry {
+                    m.busy = Some(entry.task);
+                    let _ = m.jobs.send((m.ctx.clone(), entry));
+                }
+            }
+            Err(err) => {
+                let msg = format!("merge queue: {err}");
+                self.event(None, &msg);
+            }
+        }
+    }
+
+    pub(super) fn on_merge_result(
+        &mut self,
+        task: u64,
+        outcome: Result<merge::MergeOutcome, merge::MergeError>,
+    ) {
+        let Some(m) = &mut self.merge else {
+            return;
+        };
+        m.busy = None;
+        let target = m.ctx.target.clone();
+        let max = m.max_retries;
+        let summary = match &outcome {
+            Ok(o) => o.summary(),
+            Err(e) => e.to_string(),
+        };
+        let recorded = MergeQueue::update(&m.queue_path.clone(), |q| {
+            let step = q.record(task, &outcome, &target, max)?;
+            Ok((step, q.clone()))
+        });
+        let (step, queue) = match recorded {
+            Ok(r) => r,
+            Err(err) => {
+                self.event(None, &format!("merge queue: {err}"));
+                return;
+            }
+        };
+        m.cached = queue;
+        m.waiting_outside = matches!(step, NextStep::RetryLater { .. });
+        if !m.waiting_outside {
+            m.last_wait = None;
+        }
+        let agent = m
+            .cached
+            .get(task)
+            .and_then(|e| self.agents.iter().position(|a| a.name == e.agent));
+        match step {
+            NextStep::Landed => {
+                self.event(agent, &format!("task #{task}: {summary} onto `{target}`"));
+            }
+            NextStep::SendBack { message } => {
+                self.event(agent, &format!("task #{task} sent back: {summary}"));
+                let Some(i) = agent else {
+                    return;
+                };
+                let name = self.agents[i].name.clone();
+                let statuses = self.config.supervisor.dispatch_statuses.clone();
+                let now = board::now();
+                let reclaimed = board::update(&self.board_dir, task, now, |t, cfg| {
+                    t.status = board::working_status(cfg, &statuses).to_owned();
+                    t.claimed_by = Some(name.clone());
+                    t.claimed_at = Some(now);
+                    Ok(())
+                });
+                match reclaimed {
+                    Ok(_) => self.agents[i].redo = Some((task, message)),
+                    Err(err) => self.event(Some(i), &format!("reopening task #{task}: {err}")),
+                }
+            }
+            NextStep::GiveUp { block_reason } => {
+                match board::move_to(
+                    &self.board_dir,
+                    task,
+                    "review",
+                    Some(&block_reason),
+                    board::now(),
+                ) {
+                    Ok(_) => self.event(
+                        agent,
+                        &format!("task #{task} moved to review: {block_reason}"),
+                    ),
+                    Err(err) => self.event(agent, &format!("moving task #{task} to review: {err}")),
+                }
+            }
+            NextStep::RetryNow => {}
+            NextStep::RetryLater { reason } => {
+                // Shown once: the queue retries every few seconds until the checkout is clean.
+                if self
+                    .merge
+                    .as_ref()
+                    .is_some_and(|m| m.last_wait.as_deref() != Some(&reason))
+                {
+                    self.event(agent, &format!("task #{task}: {reason}"));
+                }
+                if let Some(m) = &mut self.merge {
+                    m.last_wait = Some(reason);
+                }
+            }
+        }
+    }
+
+    /// Before an agent's next task: bring its worktree onto the target's tip, unless it still
+    /// has work waiting in the queue (rebasing would move those commits under the queue).
+    pub(super) fn sync_before_task(&mut self, i: usize) {
+        let Some(m) = &self.merge else {
+            return;
+        };
+        if m.agent_has_pending(&self.agents[i].name) {
+            return;
+        }
+        let tip = match super::supervisor_git::git_tip_of(&m.ctx.repo, &m.ctx.target) {
+            Ok(t) => t,
+            Err(err) => {
+                self.event(Some(i), &format!("reading `{}`: {err}", m.ctx.target));
+                return;
+            }
+        };
+        let a = &self.agents[i];
+        match merge::sync_agent_worktree(&a.worktree, &a.branch, &tip) {
+            Ok(SyncOutcome::UpToDate) => {}
+            Ok(SyncOutcome::Reset { .. }) => {
+                self.event(Some(i), "worktree moved to the target tip")
+            }
+            Ok(SyncOutcome::Rebased { kept, .. }) => self.event(
+                Some(i),
+                &format!("worktree rebased onto the target tip ({kept} commit(s) kept)"),
+            ),
+            Ok(SyncOutcome::SkippedDirty { files }) => self.event(
+                Some(i),
+                &format!(
+                    "worktree not synced: uncommitted changes in {}",
+                    files.join(", ")
+                ),
+            ),
+            Ok(SyncOutcome::Conflict { files }) => self.event(
+                Some(i),
+                &format!(
+                    "worktree not synced: rebase would conflict in {}",
+                    files.join(", ")
+                ),
+            ),
+            Err(err) => self.event(Some(i), &format!("syncing the worktree: {err}")),
+        }
+    }
+
+    /// After a crash mid-merge: clean the merge worktree and settle the interrupted entry.
+    pub(super) fn recover_merge(&mut self) -> Result<(), SuperviseError> {
+        let Some(m) = &mut self.merge else {
+            return Ok(());
+        };
+        let ctx = m.ctx.clone();
+        let (recovered, queue) = MergeQueue::update(&m.queue_path.clone(), |q| {
+            let r = merge::recover(&ctx, q)?;
+            Ok((r, q.clone()))
+        })?;
+        m.cached = queue;
+        for r in recovered {
+            let msg = format!(
+                "recovered interrupted merge of task #{}: {}",
+                r.task,
+                r.state.as_str()
+            );
+            self.event(None, &msg);
+        }
+        Ok(())
+    }
+}
