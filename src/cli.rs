@@ -25,6 +25,7 @@ pub enum Command {
     Logs(commands::logs::Args),
     Merge(commands::merge::Args),
     AgentStatus(commands::agent_status::Args),
+    Demo(commands::demo::Args),
     #[command(hide = true)]
     Supervise(commands::supervise::Args),
     #[command(hide = true)]

@@ -45,7 +45,10 @@ fn ci_runs_the_readme_test_command() {
         .map(str::trim)
         .rfind(|l| !l.is_empty() && !l.starts_with('#'))
         .unwrap();
-    assert_eq!(last, command, ".ci/run must end with the README's test command");
+    assert_eq!(
+        last, command,
+        ".ci/run must end with the README's test command"
+    );
 }
 
 #[test]
@@ -96,7 +99,11 @@ fn readme_commands_and_flags_exist() {
                     .arg("--help")
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "`batty {}` does not exist", path.join(" "));
+                assert!(
+                    out.status.success(),
+                    "`batty {}` does not exist",
+                    path.join(" ")
+                );
                 String::from_utf8_lossy(&out.stdout).into_owned()
             };
             for flag in words.iter().filter(|w| w.starts_with("--")) {

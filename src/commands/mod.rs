@@ -2,6 +2,7 @@
 
 pub mod agent_status;
 pub mod attach;
+pub mod demo;
 pub mod demo_agent;
 pub mod init;
 pub mod log_writer;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AgentStatus(args) => agent_status::run(args),
         Command::Supervise(args) => supervise::run(args),
         Command::DemoAgent(args) => demo_agent::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::LogWriter(args) => log_writer::run(args),
     }
 }

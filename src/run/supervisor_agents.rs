@@ -342,12 +342,19 @@ impl Supervisor<'_> {
         let Some(task) = self.board.task(id).cloned() else {
             return;
         };
-        let base = match super::supervisor_git::git_tip(&self.agents[i].worktree) {
-            Ok(sha) => sha,
-            Err(err) => {
-                self.event(Some(i), &format!("reading the branch tip: {err}"));
-                String::new()
-            }
+        let queued_base = note
+            .as_ref()
+            .and_then(|_| self.merge.as_ref())
+            .and_then(|m| m.base_of(id));
+        let base = match queued_base {
+            Some(base) => base,
+            None => match super::supervisor_git::git_tip(&self.agents[i].worktree) {
+                Ok(sha) => sha,
+                Err(err) => {
+                    self.event(Some(i), &format!("reading the branch tip: {err}"));
+                    String::new()
+                }
+            },
         };
         let text = dispatch::message(
             &self.agents[i].adapter,

@@ -109,6 +109,12 @@ impl MergeDriver {
         self.retry_due = true;
     }
 
+    /// Where a queued task's commits start: a task sent back keeps its first base, so the
+    /// commits of the failed attempt are still part of the next one.
+    pub fn base_of(&self, task: u64) -> Option<String> {
+        self.cached.get(task).map(|e| e.base.clone())
+    }
+
     /// True when the agent has work in the queue that is not merged yet (its branch must not
     /// be rebased under it).
     pub fn agent_has_pending(&self, agent: &str) -> bool {
