@@ -342,10 +342,10 @@ impl Supervisor<'_> {
         let Some(task) = self.board.task(id).cloned() else {
             return;
         };
-        let queued_base = note
-            .as_ref()
-            .and_then(|_| self.merge.as_ref())
-            .and_then(|m| m.base_of(id));
+        let queued_base = match (&note, &self.merge) {
+            (Some(_), Some(m)) => m.base_of(id),
+            _ => None,
+        };
         let base = match queued_base {
             Some(base) => base,
             None => match super::supervisor_git::git_tip(&self.agents[i].worktree) {
