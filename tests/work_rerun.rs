@@ -212,3 +212,60 @@ fn leftover_worktree_folder_and_branch_are_adopted() {
         "batty/v1/old-otter"
     );
 }
+
+#[test]
+fn stop_releases_the_claims_of_its_agents() {
+    let sb = project("");
+    std::fs::remove_dir_all(sb.path(".batty/kanban/v1")).unwrap();
+    sb.batty(["init", "--phase", "v1"]).ok();
+    sb.write(
+        ".batty/config.yml",
+        "agents:\n  shell: { command: \"sh\" }\n",
+    );
+    sb.batty(["task", "add", "--phase", "v1", "Held by an agent"])
+        .ok();
+    sb.batty(["task", "add", "--phase", "v1", "Held by a person"])
+        .ok();
+    sb.batty(["work", "v1", "-n", "1", "--agent", "shell"]).ok();
+    let agent = names(&state(&sb))[0].clone();
+    sb.batty(["task", "claim", "1", "--phase", "v1", "--agent", &agent])
+        .ok();
+    sb.batty([
+        "task",
+        "claim",
+        "2",
+        "--phase",
+        "v1",
+        "--agent",
+        "someone-else",
+    ])
+    .ok();
+
+    let out = sb.batty(["stop", "v1"]).ok();
+    assert!(
+        out.stdout.contains("released 1 claim(s): #1"),
+        "{}",
+        out.stdout
+    );
+    let tasks: serde_json::Value = serde_json::from_str(
+        &sb.batty(["task", "list", "--phase", "v1", "--json"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let by_id = |id: u64| {
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        by_id(1).get("claimed_by").is_none_or(|v| v.is_null()),
+        "{}",
+        by_id(1)
+    );
+    assert_eq!(by_id(2)["claimed_by"], "someone-else");
+}

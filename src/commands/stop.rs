@@ -84,6 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => println!("no session `{name}` was running"),
     }
+    if let Some(state) = &state {
+        release_claims(&project.board_dir(phase), state)?;
+    }
     if args.clean {
         repo.prune()?;
         let entries = repo.worktrees()?;
@@ -106,6 +109,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "removed {} worktree(s) and branch(es) of phase `{phase}`",
             agents.len()
         );
+    }
+    Ok(())
+}
+
+/// Tasks the phase's agents held go back to the queue: nobody works on them any more.
+fn release_claims(board_dir: &std::path::Path, state: &RunState) -> anyhow::Result<()> {
+    let Ok(board) = crate::board::Board::load(board_dir) else {
+        return Ok(());
+    };
+    let held: Vec<u64> = board
+        .tasks()
+        .iter()
+        .filter(|t| !board.is_terminal(t.status()))
+        .filter(|t| {
+            t.claimed_by()
+                .is_some_and(|by| state.agents.iter().any(|a| a.name == by))
+        })
+        .map(|t| t.id())
+        .collect();
+    for id in &held {
+        crate::board::release(board_dir, *id, Some("session stopped"), crate::board::now())?;
+    }
+    if !held.is_empty() {
+        let ids: Vec<String> = held.iter().map(|id| format!("#{id}")).collect();
+        println!("released {} claim(s): {}", held.len(), ids.join(" "));
     }
     Ok(())
 }

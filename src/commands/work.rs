@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use crate::config::Config;
 use crate::error::{user, user_hint};
 use crate::paths::{Project, validate_agent, validate_phase};
+use crate::run::RunState;
 use crate::run::apply::{self, Context};
 use crate::run::plan::{self, Request, WorktreeStep, World};
-use crate::run::{RunState, agent_cmd};
 use crate::status::PhaseStatus;
 use crate::tmux::Tmux;
 use crate::worktree::Repo;
@@ -85,9 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|| state.as_ref()?.agents.first().map(|a| a.kind.clone()))
         .unwrap_or_else(|| "claude".to_owned());
     let exe = current_exe()?;
-    // Stand-in for `crate::agent::resolve(kind, &config)?.command`.
-    let agent_command =
-        agent_cmd::agent_command(&kind, &config, &exe).map_err(|e| user(e.to_string()))?;
+    let agent_command = crate::agent::resolve(&kind, &config, std::path::Path::new(&exe))
+        .map_err(|e| user(e.to_string()))?
+        .command;
 
     let parallel = args
         .parallel

@@ -1,6 +1,5 @@
 //! `work` and `supervise`: run state, names, the `batty work` plan and carrying it out.
 
-pub mod agent_cmd;
 pub mod apply;
 pub mod names;
 pub mod plan;
