@@ -94,3 +94,31 @@ fn bad_input_is_a_user_error() {
         .fails(1)
         .error_mentions("v1.merge.json");
 }
+
+#[test]
+fn status_shows_the_queue_with_reasons_and_leaves_landed_tasks_out() {
+    let (sb, _) = with_queue();
+    sb.write(
+        ".batty/run/v1.json",
+        r#"{"phase": "v1", "base": "main", "parallel": 0, "agents": []}"#,
+    );
+    let out = sb.batty(["status", "v1"]).ok();
+    assert!(
+        out.stdout
+            .contains("merge #3 (brave-otter) failed: conflict in `src/lib.rs`\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("merge #5 (ox) waiting\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("merge #8"), "{}", out.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.batty(["status", "v1", "--json"]).ok().stdout).unwrap();
+    let queue = &json["phases"][0]["merge_queue"];
+    assert_eq!(queue.as_array().map(Vec::len), Some(2), "{json}");
+    assert_eq!(queue[0]["task"], 3);
+    assert_eq!(queue[0]["state"], "failed");
+}

@@ -36,6 +36,8 @@ struct PhaseReport {
     tasks_done: Option<usize>,
     tasks_total: Option<usize>,
     agents: Vec<AgentReport>,
+    /// Tasks waiting, merging or failed in the merge queue (landed ones are left out).
+    merge_queue: Vec<crate::status::MergeEntryStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -112,7 +114,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
             })
             .collect();
+        // The queue file itself: it is there (and right) whether a supervisor runs or not.
+        let merge_queue =
+            crate::merge::MergeQueue::load(&crate::merge::queue_file(&project, &phase))
+                .map(|q| q.to_status())
+                .unwrap_or_default();
         report.phases.push(PhaseReport {
+            merge_queue,
             phase,
             session,
             running,
@@ -178,6 +186,14 @@ fn print_table(report: &Report) {
                 .map(|(c, w)| format!("{c:<w$}"))
                 .collect();
             println!("{}", cells.join("  ").trim_end());
+        }
+        for m in &p.merge_queue {
+            let reason = m
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            println!("merge #{} ({}) {}{reason}", m.task, m.agent, m.state);
         }
     }
 }
