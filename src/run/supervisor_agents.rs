@@ -342,7 +342,13 @@ impl Supervisor<'_> {
         let Some(task) = self.board.task(id).cloned() else {
             return;
         };
-        let base = match super::supervisor_git::git_tip(&self.agents[i].worktree) {
+        let resent = note
+            .as_ref()
+            .and_then(|_| self.merge.as_ref()?.failed_base(id));
+        let base = match resent.map_or_else(
+            || super::supervisor_git::git_tip(&self.agents[i].worktree),
+            Ok,
+        ) {
             Ok(sha) => sha,
             Err(err) => {
                 self.event(Some(i), &format!("reading the branch tip: {err}"));

@@ -109,6 +109,15 @@ impl MergeDriver {
         self.retry_due = true;
     }
 
+    /// Where a task sent back after a failed merge started: its commits from before stay part
+    /// of it, so the redone task is `base..tip` from the first delivery, not from the resend.
+    pub fn failed_base(&self, task: u64) -> Option<String> {
+        self.cached
+            .get(task)
+            .filter(|e| e.state == EntryState::Failed)
+            .map(|e| e.base.clone())
+    }
+
     /// True when the agent has work in the queue that is not merged yet (its branch must not
     /// be rebased under it).
     pub fn agent_has_pending(&self, agent: &str) -> bool {
