@@ -300,7 +300,7 @@ fn three_agents_land_every_commit_linearly_with_one_gate_run_per_merge() {
     );
     e.configure(Setup {
         gate: Some(&gate),
-        delay_ms: 200,
+        delay_ms: 300,
         ..Setup::default()
     });
     let ids: Vec<u64> = (1..=6).map(|i| e.add_task(&format!("part {i}"))).collect();
@@ -444,6 +444,22 @@ fn red_gate_sends_the_task_back_then_moves_it_to_review() {
     );
     assert_eq!(e.main_tip(), start, "main unchanged");
     assert_eq!(e.landed(id), 0);
+    // The agent was told why, with the tail of the gate's output.
+    let pane = e.sb.tmux([
+        "capture-pane",
+        "-p",
+        "-J",
+        "-S",
+        "-500",
+        "-t",
+        &format!("=batty-{PHASE}:1.0"),
+    ]);
+    assert!(
+        pane.contains(&format!(
+            "Task #{id} was not merged: the merge gate failed (exit code 1)"
+        )) && pane.contains("\ntests: 1 failed\n"),
+        "{pane}"
+    );
     // The work is kept on the agent's branch.
     assert_eq!(e.subjects(&entry.branch)[0], format!("Task #{id}: doomed"));
     let log = std::fs::read_to_string(e.logs_dir().join(format!("merge-{id}.log"))).unwrap();
@@ -497,6 +513,11 @@ fn dirty_main_checkout_is_never_touched_and_the_merge_waits_for_it() {
         "{entry:?}"
     );
     assert_eq!(e.task_status(id), "done");
+    let list = e.sb.batty(["merge", PHASE, "--list"]).ok().stdout;
+    assert!(
+        list.contains(&format!("#{id}")) && list.contains("waiting: `main` is checked out"),
+        "{list}"
+    );
 
     e.sb.git(["commit", "-qam", "my edit"]);
     e.wait_session_end();
