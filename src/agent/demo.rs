@@ -48,7 +48,12 @@ impl Inbox {
         let line = clean_line(raw);
         if let Some(task) = &mut self.pending {
             let marker = format!("task done {}", task.id);
-            if line.contains(&marker) || (line.trim().is_empty() && task.body.is_empty()) {
+            // The message's last line ends asking for `batty task done <id>`; a note in the
+            // middle may name the command too ("... then run `batty task done 3` again").
+            let last = line
+                .trim_end_matches(|c: char| c == '`' || c == '.' || c.is_whitespace())
+                .ends_with(&marker);
+            if last || (line.trim().is_empty() && task.body.is_empty()) {
                 if !line.trim().is_empty() {
                     task.body.push(line);
                 }
@@ -143,6 +148,27 @@ mod tests {
         assert!(!inbox.reading());
         // The Enter after the paste is an empty line at the prompt.
         assert_eq!(inbox.push_line(""), Input::Ignored);
+    }
+
+    #[test]
+    fn a_note_naming_the_done_command_does_not_end_the_message() {
+        let mut inbox = Inbox::new();
+        let got = task(
+            &mut inbox,
+            &[
+                "Task #2: beta",
+                "Task #2 could not be merged: ... then run `batty task done 2` again.",
+                "",
+                "Board: /r/.batty/kanban/v1",
+                "When you are done, commit ..., then run `batty task done 2`.",
+            ],
+        );
+        assert!(got[..4].iter().all(|i| *i == Input::Reading), "{got:?}");
+        let Input::Task(t) = &got[4] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(t.body.len(), 4);
+        assert!(!inbox.reading());
     }
 
     #[test]

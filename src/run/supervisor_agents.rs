@@ -342,19 +342,18 @@ impl Supervisor<'_> {
         let Some(task) = self.board.task(id).cloned() else {
             return;
         };
-        let queued_base = match (&note, &self.merge) {
-            (Some(_), Some(m)) => m.base_of(id),
-            _ => None,
-        };
-        let base = match queued_base {
-            Some(base) => base,
-            None => match super::supervisor_git::git_tip(&self.agents[i].worktree) {
-                Ok(sha) => sha,
-                Err(err) => {
-                    self.event(Some(i), &format!("reading the branch tip: {err}"));
-                    String::new()
-                }
-            },
+        let resent = note
+            .as_ref()
+            .and_then(|_| self.merge.as_ref()?.failed_base(id));
+        let base = match resent.map_or_else(
+            || super::supervisor_git::git_tip(&self.agents[i].worktree),
+            Ok,
+        ) {
+            Ok(sha) => sha,
+            Err(err) => {
+                self.event(Some(i), &format!("reading the branch tip: {err}"));
+                String::new()
+            }
         };
         let text = dispatch::message(
             &self.agents[i].adapter,

@@ -109,10 +109,13 @@ impl MergeDriver {
         self.retry_due = true;
     }
 
-    /// Where a queued task's commits start: a task sent back keeps its first base, so the
-    /// commits of the failed attempt are still part of the next one.
-    pub fn base_of(&self, task: u64) -> Option<String> {
-        self.cached.get(task).map(|e| e.base.clone())
+    /// Where a task sent back after a failed merge started: its commits from before stay part
+    /// of it, so the redone task is `base..tip` from the first delivery, not from the resend.
+    pub fn failed_base(&self, task: u64) -> Option<String> {
+        self.cached
+            .get(task)
+            .filter(|e| e.state == EntryState::Failed)
+            .map(|e| e.base.clone())
     }
 
     /// True when the agent has work in the queue that is not merged yet (its branch must not

@@ -11,6 +11,9 @@ pub use setup::{copy_untracked, post_create};
 
 use crate::proc::ProcError;
 
+/// Held while this process adds or removes a worktree.
+static WORKTREE_CHANGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorktreeError {
     #[error(transparent)]
@@ -137,6 +140,11 @@ impl Repo {
         entries: &[WorktreeEntry],
         recreate: bool,
     ) -> Result<Ensured, WorktreeError> {
+        // `git worktree add` reads every `.git/worktrees/*/commondir`; run beside another add
+        // or remove it fails on one half made ("failed to read .git/worktrees/x/commondir",
+        // 3 runs in 20 of 4 agents on a busy machine). `batty work` ensures agents on
+        // threads: one at a time here, the rest of their setup stays parallel.
+        let _one_at_a_time = WORKTREE_CHANGE.lock().unwrap_or_else(|p| p.into_inner());
         let mut notes = Vec::new();
         let at_path = entries.iter().find(|e| same_path(&e.path, &spec.path));
         let with_branch = entries
