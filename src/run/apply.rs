@@ -12,8 +12,6 @@ use crate::proc::shell_word;
 use crate::tmux::{PaneSpec, Tmux, TmuxError, WindowSetup, escape_format};
 use crate::worktree::{Repo, Spec, WorktreeEntry, WorktreeError};
 
-static GIT_WORKTREES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Rows of the log pane under each executor.
 pub const LOG_PANE_LINES: u32 = 10;
 
@@ -184,11 +182,7 @@ fn start_agent(
             branch: record.branch.clone(),
             base: ctx.base.clone(),
         };
-        // Concurrent `git worktree add`s race on `.git/worktrees/` (one reads another's
-        // half-written `commondir`), so the git part runs one agent at a time.
-        let _git = GIT_WORKTREES
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // `Repo::ensure` serialises the git part itself (concurrent adds race).
         let ensured = ctx.repo.ensure(
             &spec,
             ctx.worktrees,
