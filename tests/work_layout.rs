@@ -244,7 +244,7 @@ fn missing_board_and_unknown_agent_are_user_errors() {
     sb.batty(["work", "v1", "--agent", "nobot"])
         .fails(1)
         .error_mentions(
-            "unknown agent `nobot`: use one of `aider`, `claude`, `codex`, `demo`, `shell`",
+            "unknown agent `nobot`; known agents: `claude`, `codex`, `aider`, `demo`, `shell`",
         );
 }
 

@@ -42,7 +42,8 @@ pub struct Args {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Stop the supervisor (and the session) once every task of the phase is done.
+    /// End the session once nothing is left for the agents (every task done, or waiting on a
+    /// person), writing a summary to `.batty/logs/<phase>/summary.txt`.
     #[arg(long)]
     pub exit_when_done: bool,
 }

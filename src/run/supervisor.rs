@@ -899,14 +899,23 @@ impl Supervisor<'_> {
         }
     }
 
-    /// With `--exit-when-done`: every task terminal, every agent idle (or dead) and free,
-    /// and the merge queue empty.
+    /// With `--exit-when-done`: nothing is left for the agents. Every task is terminal or
+    /// waits on a person (in review, blocked, or depending on such a task), no task is ready
+    /// or held, every agent is idle (or dead), and the merge queue is empty. Waiting for
+    /// tasks only a person can move would never end.
     fn finished(&self) -> Option<Summary> {
         if !self.exit_when_done {
             return None;
         }
         let tasks = self.board.tasks();
-        let all_terminal = tasks.iter().all(|t| self.board.is_terminal(t.status()));
+        let statuses = &self.config.supervisor.dispatch_statuses;
+        let nothing_ready = self.board.ready(statuses, &board::now()).is_empty();
+        let nothing_held = !tasks.iter().any(|t| {
+            !self.board.is_terminal(t.status())
+                && t.claimed_by()
+                    .is_some_and(|by| self.agents.iter().any(|a| a.name == by))
+        });
+        let all_terminal = nothing_ready && nothing_held;
         let agents_free = self.agents.iter().all(|a| {
             matches!(a.tracker.state(), AgentState::Idle | AgentState::Dead)
                 && a.job.is_none()
