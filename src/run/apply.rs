@@ -12,6 +12,10 @@ use crate::proc::shell_word;
 use crate::tmux::{PaneSpec, Tmux, TmuxError, WindowSetup, escape_format};
 use crate::worktree::{Repo, Spec, WorktreeEntry, WorktreeError};
 
+/// Held around `git worktree add`: concurrent adds race (one reads another's half-written
+/// `.git/worktrees/<name>/commondir` and fails), so the agent threads take turns there.
+static WORKTREE_ADD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Rows of the log pane under each executor.
 pub const LOG_PANE_LINES: u32 = 10;
 
@@ -182,11 +186,14 @@ fn start_agent(
             branch: record.branch.clone(),
             base: ctx.base.clone(),
         };
-        let ensured = ctx.repo.ensure(
-            &spec,
-            ctx.worktrees,
-            step.worktree == WorktreeStep::Recreate,
-        )?;
+        let ensured = {
+            let _turn = WORKTREE_ADD.lock().unwrap_or_else(|e| e.into_inner());
+            ctx.repo.ensure(
+                &spec,
+                ctx.worktrees,
+                step.worktree == WorktreeStep::Recreate,
+            )?
+        };
         notes.extend(ensured.notes);
         if ensured.outcome.is_new() {
             record.setup_done = false;
