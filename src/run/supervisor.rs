@@ -397,7 +397,9 @@ impl Supervisor<'_> {
                 pending.output.extend(0..self.agents.len());
                 pending.reports.extend(0..self.agents.len());
                 pending.board |= self.board_changed_on_disk();
-                pending.panes |= self.poll_panes;
+                // The hook can miss a death: tmux (3.3a) sometimes never reaps a pane's
+                // exited process, so `pane-died` never fires. While a task is held, look.
+                pending.panes |= self.poll_panes || self.agents.iter().any(|a| a.job.is_some());
                 if let Some(m) = &mut self.merge {
                     m.retry_later_due();
                 }
