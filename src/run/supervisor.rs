@@ -431,6 +431,13 @@ impl Supervisor<'_> {
                 return;
             }
         };
+        // notify also reports opens (IN_OPEN) and reads: our own reading of the board and the
+        // logs would wake us again, forever. Only a close after writing says something changed.
+        if let notify::EventKind::Access(kind) = ev.kind
+            && kind != notify::event::AccessKind::Close(notify::event::AccessMode::Write)
+        {
+            return;
+        }
         if ev.need_rescan() {
             pending.output.extend(0..self.agents.len());
             pending.reports.extend(0..self.agents.len());
