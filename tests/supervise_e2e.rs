@@ -334,10 +334,9 @@ fn dead_agents_task_is_finished_by_another() {
     let alive = alive[0].as_str();
     let events = p.events(&dead);
     assert_eq!(deliveries(&events, 1), 1, "{dump}");
-    assert!(
-        events.contains("agent process exited (exit status 3)"),
-        "{dump}"
-    );
+    // Not always "(exit status 3)": tmux 3.3a sometimes never reaps the process (see the
+    // supervisor's safety timer), and then the pane has no exit status.
+    assert!(events.contains("agent process exited"), "{dump}");
     assert!(events.contains("agent is dead"), "{dump}");
     assert!(
         events.contains("task #1 released for another agent"),

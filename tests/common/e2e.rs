@@ -201,6 +201,17 @@ impl Project {
         if let Some(snap) = self.snapshot() {
             out.push_str(&format!("--- status\n{snap}\n"));
         }
+        let panes = self.sb.tmux_ok([
+            "list-panes",
+            "-s",
+            "-t",
+            &format!("={}", session()),
+            "-F",
+            "#{window_id} #{window_name} #{pane_id} dead=#{pane_dead} status=#{pane_dead_status} hook=#{hook_pane_died}",
+        ]);
+        if let Some(panes) = panes {
+            out.push_str(&format!("--- panes\n{panes}\n"));
+        }
         let target = format!("={}:0", session());
         if let Some(screen) = self.sb.tmux_ok(["capture-pane", "-p", "-t", &target]) {
             out.push_str(&format!("--- supervisor pane\n{screen}\n"));
