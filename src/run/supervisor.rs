@@ -397,7 +397,9 @@ impl Supervisor<'_> {
                 pending.output.extend(0..self.agents.len());
                 pending.reports.extend(0..self.agents.len());
                 pending.board |= self.board_changed_on_disk();
-                pending.panes |= self.poll_panes;
+                // The hook can miss a death: tmux (3.3a) sometimes never reaps a pane's
+                // exited process, so `pane-died` never fires. While a task is held, look.
+                pending.panes |= self.poll_panes || self.agents.iter().any(|a| a.job.is_some());
                 if let Some(m) = &mut self.merge {
                     m.retry_later_due();
                 }
@@ -429,6 +431,13 @@ impl Supervisor<'_> {
                 return;
             }
         };
+        // notify also reports opens (IN_OPEN) and reads: our own reading of the board and the
+        // logs would wake us again, forever. Only a close after writing says something changed.
+        if let notify::EventKind::Access(kind) = ev.kind
+            && kind != notify::event::AccessKind::Close(notify::event::AccessMode::Write)
+        {
+            return;
+        }
         if ev.need_rescan() {
             pending.output.extend(0..self.agents.len());
             pending.reports.extend(0..self.agents.len());
@@ -646,6 +655,8 @@ impl Supervisor<'_> {
                 (Err(err), _) => self.event(None, &format!("agent {}: {err}", rec.name)),
             }
         }
+        // New windows need the hook too.
+        self.poll_panes = !self.install_died_hook();
     }
 
     /// Appends to the agent's event log and shows it in the supervisor pane.
@@ -810,12 +821,15 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Installs a tmux hook that touches the died marker when any pane's program exits, so
-    /// deaths arrive as file events. False when it cannot be installed safely.
+    /// Installs a tmux hook on every agent window that touches the died marker when a pane's
+    /// program exits, so deaths arrive as file events. False when it cannot be installed
+    /// safely. Since tmux 3.2 `pane-died` is a window hook: set on the session it would only
+    /// reach the session's current window (the supervisor's). Older tmux has no `-w` here,
+    /// fails, and deaths are found by polling instead.
     fn install_died_hook(&self) -> bool {
-        let Some(session) = &self.session else {
+        if self.session.is_none() {
             return false;
-        };
+        }
         let path = self.died_marker.to_string_lossy();
         let plain = path
             .bytes()
@@ -824,11 +838,13 @@ impl Supervisor<'_> {
             return false;
         }
         let hook = format!("run-shell -b 'touch {path}'");
-        self.tmux
-            .cmd()
-            .args(["set-hook", "-t", session, "pane-died", &hook])
-            .run()
-            .is_ok()
+        self.agents.iter().all(|a| {
+            self.tmux
+                .cmd()
+                .args(["set-hook", "-w", "-t", &a.window, "pane-died", &hook])
+                .run()
+                .is_ok()
+        })
     }
 
     /// Writes the status snapshot and the tmux status bar when they changed, and redraws.
