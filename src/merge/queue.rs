@@ -140,8 +140,12 @@ impl MergeQueue {
             .map_err(io)?;
         lock.lock().map_err(io)?;
         let mut queue = MergeQueue::load(path)?;
+        let before = queue.clone();
         let out = change(&mut queue)?;
-        queue.save(path)?;
+        // An unchanged queue is not rewritten: every write wakes the supervisor's watcher.
+        if queue != before {
+            queue.save(path)?;
+        }
         // Dropping the file releases the lock.
         drop(lock);
         Ok(out)

@@ -329,7 +329,14 @@ impl Supervisor<'_> {
         esc_rx: Receiver<EscalationReply>,
     ) -> Result<Option<Summary>, SuperviseError> {
         let (fs_tx, fs_rx) = crossbeam_channel::unbounded();
-        let mut watcher = notify::recommended_watcher(move |ev| {
+        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            // Opens and reads (ours, `batty status`, a person's `cat`) change nothing; passing
+            // them on would wake the loop for every look at a watched folder.
+            if let Ok(e) = &ev
+                && is_look(&e.kind)
+            {
+                return;
+            }
             let _ = fs_tx.send(ev);
         })
         .map_err(|source| SuperviseError::Watch {
@@ -431,13 +438,6 @@ impl Supervisor<'_> {
                 return;
             }
         };
-        // notify also reports opens (IN_OPEN) and reads: our own reading of the board and the
-        // logs would wake us again, forever. Only a close after writing says something changed.
-        if let notify::EventKind::Access(kind) = ev.kind
-            && kind != notify::event::AccessKind::Close(notify::event::AccessMode::Write)
-        {
-            return;
-        }
         if ev.need_rescan() {
             pending.output.extend(0..self.agents.len());
             pending.reports.extend(0..self.agents.len());
@@ -451,6 +451,11 @@ impl Supervisor<'_> {
                 pending.panes = true;
             } else if path == &self.run_state_path {
                 pending.agents = true;
+            } else if let Some(m) = &mut self.merge
+                && path == &m.queue_path
+            {
+                // `batty merge --retry` (or our own write): look for work.
+                m.wake();
             } else if let Some(i) = self.agents.iter().position(|a| a.tail.path() == path) {
                 pending.output.insert(i);
             } else if let Some(i) = self
@@ -973,6 +978,14 @@ impl Supervisor<'_> {
             let _ = self.tmux.kill_session(&session);
         }
     }
+}
+
+/// An event that only says a file was opened or read: notify reports those too, and our
+/// own reading of the board and logs would otherwise wake the loop again, forever. A close
+/// after writing does say something changed.
+fn is_look(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(kind, notify::EventKind::Access(k) if *k != AccessKind::Close(AccessMode::Write))
 }
 
 /// The newest modification time among the task files (the folder's own time changes when

@@ -26,6 +26,9 @@ pub(super) struct MergeDriver {
     cached: MergeQueue,
     /// The last reason the queue waited for, so it is shown once.
     pub last_wait: Option<String>,
+    /// Something may have put work in the queue since the last look (a push, an outcome,
+    /// the queue file changing, the retry timer): only then is the file read again.
+    kick: bool,
 }
 
 impl MergeDriver {
@@ -65,6 +68,7 @@ impl MergeDriver {
             retry_due: false,
             cached,
             last_wait: None,
+            kick: true,
         })
     }
 
@@ -80,6 +84,7 @@ impl MergeDriver {
             q.push(task, agent, branch, base, tip);
             Ok(q.clone())
         })?;
+        self.kick = true;
         Ok(())
     }
 
@@ -107,6 +112,12 @@ impl MergeDriver {
 
     pub fn retry_later_due(&mut self) {
         self.retry_due = true;
+        self.kick = true;
+    }
+
+    /// Look at the queue on the next turn of the loop.
+    pub fn wake(&mut self) {
+        self.kick = true;
     }
 
     /// Where a task sent back after a failed merge started: its commits from before stay part
@@ -138,12 +149,21 @@ impl Supervisor<'_> {
         let Some(m) = &mut self.merge else {
             return;
         };
-        if m.busy.is_some() || (m.waiting_outside && !m.retry_due) {
+        if !m.kick || m.busy.is_some() || (m.waiting_outside && !m.retry_due) {
             return;
         }
+        m.kick = false;
         m.retry_due = false;
-        // A person may have run `batty merge --retry` meanwhile: read the file.
+        // A person may have run `batty merge --retry` meanwhile: read the file, and take its
+        // lock only when there is something to start.
         let path = m.queue_path.clone();
+        match MergeQueue::load(&path) {
+            Ok(q) if q.next_waiting().is_none() => {
+                m.cached = q;
+                return;
+            }
+            _ => {}
+        }
         let started = MergeQueue::update(&path, |q| {
             let Some(next) = q.next_waiting().map(|e| e.task) else {
                 return Ok((None, q.clone()));
@@ -175,6 +195,7 @@ impl Supervisor<'_> {
             return;
         };
         m.busy = None;
+        m.kick = true;
         let target = m.ctx.target.clone();
         let max = m.max_retries;
         let summary = match &outcome {
