@@ -337,7 +337,7 @@ impl Supervisor<'_> {
     /// Delivers a task the agent has claimed: syncs its worktree onto the target first, then
     /// pastes the message and starts verifying.
     fn deliver_task(&mut self, i: usize, id: u64, note: Option<String>) {
-        self.sync_before_task(i);
+        let synced_head = self.sync_before_task(i);
         self.reload_board_quiet();
         let Some(task) = self.board.task(id).cloned() else {
             return;
@@ -345,7 +345,7 @@ impl Supervisor<'_> {
         let resent = note
             .as_ref()
             .and_then(|_| self.merge.as_ref()?.failed_base(id));
-        let base = match resent.map_or_else(
+        let base = match resent.or(synced_head).map_or_else(
             || super::supervisor_git::git_tip(&self.agents[i].worktree),
             Ok,
         ) {

@@ -279,18 +279,26 @@ impl Supervisor<'_> {
 
     /// Before an agent's next task: bring its worktree onto the target's tip, unless it still
     /// has work waiting in the queue (rebasing would move those commits under the queue).
-    pub(super) fn sync_before_task(&mut self, i: usize) {
-        let Some(m) = &self.merge else {
-            return;
-        };
+    /// Returns the worktree's commit when it is known to be on the tip already.
+    pub(super) fn sync_before_task(&mut self, i: usize) -> Option<String> {
+        let m = self.merge.as_ref()?;
         if m.agent_has_pending(&self.agents[i].name) {
-            return;
+            return None;
+        }
+        // The usual case, on the dispatch path: the worktree is on its branch at the target's
+        // tip (its last task fast-forwarded the target). One git call instead of five.
+        let a = &self.agents[i];
+        if let Some(h) = super::supervisor_git::heads(&a.worktree, &m.ctx.target)
+            && h.branch == format!("refs/heads/{}", a.branch)
+            && h.head == h.target
+        {
+            return Some(h.head);
         }
         let tip = match super::supervisor_git::git_tip_of(&m.ctx.repo, &m.ctx.target) {
             Ok(t) => t,
             Err(err) => {
                 self.event(Some(i), &format!("reading `{}`: {err}", m.ctx.target));
-                return;
+                return None;
             }
         };
         let a = &self.agents[i];
@@ -319,6 +327,7 @@ impl Supervisor<'_> {
             ),
             Err(err) => self.event(Some(i), &format!("syncing the worktree: {err}")),
         }
+        None
     }
 
     /// After a crash mid-merge: clean the merge worktree and settle the interrupted entry.
