@@ -27,6 +27,12 @@ use super::supervisor_merge::MergeDriver;
 /// overflowed; cheap (one `read` per file that returns nothing).
 const SAFETY_REREAD: Duration = Duration::from_secs(3);
 
+/// While agents stream output, watcher events pile up this long between turns: a burst
+/// costs one read per agent per window instead of a wake-up per write the log writer makes
+/// (most of the supervisor's CPU per MB of output). Anything else arriving meanwhile, such
+/// as a board change, waits at most this long.
+const OUTPUT_BATCH: Duration = Duration::from_millis(4);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SuperviseError {
     #[error("another supervisor is running for phase `{phase}` (lock {path})")]
@@ -363,6 +369,8 @@ impl Supervisor<'_> {
             .map(|m| m.results.clone())
             .unwrap_or_else(crossbeam_channel::never);
         let mut next_safety = Instant::now() + SAFETY_REREAD;
+        let mut batch_until: Option<Instant> = None;
+        let no_events = crossbeam_channel::never();
         // Agents may have drawn their prompt before we started: read what is there.
         self.read_everything();
         loop {
@@ -374,17 +382,30 @@ impl Supervisor<'_> {
                 return Ok(Some(summary));
             }
             let now = Instant::now();
-            let wake = self.next_wake().unwrap_or(next_safety).min(next_safety);
+            let mut wake = self.next_wake().unwrap_or(next_safety).min(next_safety);
+            let batching = batch_until.filter(|&t| t > now);
+            if let Some(t) = batching {
+                wake = wake.min(t);
+            }
+            let fs = if batching.is_some() {
+                &no_events
+            } else {
+                &fs_rx
+            };
             let timeout = wake.saturating_duration_since(now);
             let mut pending = Pending::default();
             select! {
-                recv(fs_rx) -> ev => {
+                recv(fs) -> ev => {
                     if let Ok(ev) = ev {
                         self.classify_event(ev, &mut pending);
                     }
                     while let Ok(ev) = fs_rx.try_recv() {
                         self.classify_event(ev, &mut pending);
                     }
+                    let output_only = !pending.output.is_empty()
+                        && pending.reports.is_empty()
+                        && !(pending.board || pending.agents || pending.panes);
+                    batch_until = output_only.then(|| Instant::now() + OUTPUT_BATCH);
                 }
                 recv(merge_rx) -> done => {
                     if let Ok((task, outcome)) = done {
@@ -396,7 +417,7 @@ impl Supervisor<'_> {
                         self.on_escalation_reply(reply);
                     }
                 }
-                default(timeout) => {}
+                default(timeout) => batch_until = None,
             }
             let now = Instant::now();
             if now >= next_safety {
