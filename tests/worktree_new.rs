@@ -103,3 +103,35 @@ fn branch_checked_out_elsewhere_is_reported() {
         out.stderr
     );
 }
+
+#[test]
+fn new_worktrees_are_fully_checked_out_and_run_the_post_checkout_hook() {
+    let sb = project("");
+    sb.write("src/lib.rs", "pub fn f() {}\n");
+    sb.git(["add", "src/lib.rs"]);
+    sb.git(["commit", "-q", "-m", "a file in a folder"]);
+    let hook = sb.path(".git/hooks/post-checkout");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, "#!/bin/sh\necho \"$3\" > .post-checkout-ran\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    sb.batty(["work", "v1", "-n", "2", "--agent", "shell"]).ok();
+    let st: serde_json::Value = serde_json::from_str(&sb.read(".batty/run/v1.json")).unwrap();
+    for a in st["agents"].as_array().unwrap() {
+        let wt = std::path::PathBuf::from(a["worktree"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(wt.join("src/lib.rs")).unwrap(),
+            "pub fn f() {}\n"
+        );
+        // A clean checkout: every tracked file in place and in the index.
+        assert_eq!(
+            sb.git_in(&wt, ["status", "--porcelain", "--untracked-files=no"]),
+            ""
+        );
+        // The hook ran for a branch checkout (its third argument is 1).
+        assert_eq!(
+            std::fs::read_to_string(wt.join(".post-checkout-ran")).unwrap(),
+            "1\n"
+        );
+    }
+}

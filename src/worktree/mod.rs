@@ -144,7 +144,7 @@ impl Repo {
         // or remove it fails on one half made ("failed to read .git/worktrees/x/commondir",
         // 3 runs in 20 of 4 agents on a busy machine). `batty work` ensures agents on
         // threads: one at a time here, the rest of their setup stays parallel.
-        let _one_at_a_time = WORKTREE_CHANGE.lock().unwrap_or_else(|p| p.into_inner());
+        let one_at_a_time = WORKTREE_CHANGE.lock().unwrap_or_else(|p| p.into_inner());
         let mut notes = Vec::new();
         let at_path = entries.iter().find(|e| same_path(&e.path, &spec.path));
         let with_branch = entries
@@ -193,21 +193,36 @@ impl Repo {
                 source,
             })?;
         }
+        // Only the bookkeeping in `.git/worktrees/` needs the lock. Writing the files is most
+        // of the time on a large repository, so the checkout runs after it, beside the other
+        // agents' checkouts; `git checkout` runs the post-checkout hook as `worktree add` would.
         let outcome = if self.branch_exists(&spec.branch)? {
             self.git()
-                .args(["worktree", "add", "--quiet"])
+                .args(["worktree", "add", "--quiet", "--no-checkout"])
                 .arg(&spec.path)
                 .arg(&spec.branch)
                 .run()?;
             Outcome::FromBranch
         } else {
             self.git()
-                .args(["worktree", "add", "--quiet", "-b", &spec.branch])
+                .args([
+                    "worktree",
+                    "add",
+                    "--quiet",
+                    "--no-checkout",
+                    "-b",
+                    &spec.branch,
+                ])
                 .arg(&spec.path)
                 .arg(&spec.base)
                 .run()?;
             Outcome::Created
         };
+        drop(one_at_a_time);
+        Repo::new(&spec.path)
+            .git()
+            .args(["checkout", "--quiet", "--force", &spec.branch])
+            .run()?;
         Ok(Ensured { outcome, notes })
     }
 
