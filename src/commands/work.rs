@@ -96,7 +96,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or(1);
     let session = match tmux.find_session(&crate::paths::session_name(phase))? {
         Some(id) => {
-            let panes = tmux.list_panes_session(&id)?;
+            let mut panes = tmux.list_panes_session(&id)?;
+            // tmux can be slow to notice (or, seen with 3.3a, miss) that a pane's program
+            // died: a killed supervisor would then count as running and never be restarted.
+            for pane in &mut panes {
+                if !pane.dead
+                    && pane
+                        .pid
+                        .is_some_and(|pid| !crate::tmux::process_running(pid))
+                {
+                    pane.dead = true;
+                }
+            }
             Some((id, panes))
         }
         None => None,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::TmuxError;
-pub use pane::{Pane, Session};
+pub use pane::{Pane, Session, process_running};
 
 use crate::proc::Cmd;
 

@@ -111,3 +111,41 @@ mod tests {
         assert_eq!(s[1].name, "a\tb");
     }
 }
+
+/// True while process `pid` exists and is not a zombie: a pane's program that exited but
+/// that tmux has not reaped yet counts as gone.
+pub fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        // No /proc (not Linux): ask the kernel whether the pid exists.
+        Err(_) if !std::path::Path::new("/proc/self").exists() => {
+            // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+            unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::process_running;
+
+    #[test]
+    fn running_exited_and_zombie_processes() {
+        assert!(process_running(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not waited for: a zombie, which does not count as running.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while process_running(pid) {
+            assert!(std::time::Instant::now() < deadline, "child never exited");
+            std::thread::yield_now();
+        }
+        child.wait().unwrap();
+        assert!(!process_running(pid));
+    }
+}
