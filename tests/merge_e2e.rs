@@ -336,3 +336,57 @@ fn supervisor_killed_mid_merge_recovers_and_lands_the_task_once() {
     e.assert_tidy();
     e.stop();
 }
+
+/// Work an agent finished while no supervisor ran (`batty task done` with the supervisor
+/// dead) is queued and merged when the supervisor comes back.
+#[test]
+fn task_done_while_the_supervisor_was_down_is_merged_on_restart() {
+    let e = E2e::new();
+    e.configure(Setup::default());
+    let start = e.main_tip();
+    e.work(1, false);
+    wait_until("the agent idle", DEADLINE, || {
+        e.agents_idle(1).then_some(())
+    });
+    let supervisor = e
+        .supervisor_pid()
+        .expect("status snapshot names the supervisor");
+    std::process::Command::new("kill")
+        .args(["-KILL", &supervisor.to_string()])
+        .status()
+        .unwrap();
+    wait_until("the supervisor dead", DEADLINE, || {
+        (!process_alive(supervisor)).then_some(())
+    });
+
+    // Meanwhile a person hands the agent a task and it finishes it by itself.
+    let id = e.add_task("done while away");
+    let run: serde_json::Value =
+        serde_json::from_str(&e.sb.read(format!(".batty/run/{PHASE}.json"))).unwrap();
+    let agent = run["agents"][0]["name"].as_str().unwrap().to_owned();
+    let wt = std::path::PathBuf::from(run["agents"][0]["worktree"].as_str().unwrap());
+    let id_text = id.to_string();
+    e.sb.batty([
+        "task", "claim", &id_text, "--phase", PHASE, "--agent", &agent,
+    ])
+    .ok();
+    std::fs::write(wt.join("away.txt"), "finished without a supervisor\n").unwrap();
+    e.sb.git_in(&wt, ["add", "away.txt"]);
+    e.sb.git_in(&wt, ["commit", "-q", "-m", "Task #1: done while away"]);
+    e.sb.batty(["task", "done", &id_text, "--phase", PHASE])
+        .ok();
+    assert_eq!(e.main_tip(), start);
+
+    e.sb.batty(["work", PHASE, "--parallel", "1", "--agent", "demo"])
+        .ok();
+    wait_until("the task merged", DEADLINE, || {
+        (e.queue_state(id) == Some(EntryState::Merged)).then_some(())
+    });
+    assert_eq!(e.landed(id), 1, "{}", e.events());
+    assert!(
+        e.events()
+            .contains("was done while no supervisor ran; queued for merge")
+    );
+    e.stop();
+    e.assert_tidy();
+}

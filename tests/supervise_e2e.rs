@@ -357,3 +357,43 @@ fn dead_agents_task_is_finished_by_another() {
     assert!(p.commits_on(&dead).is_empty(), "{dump}");
     assert_eq!(p.summary(), "phase p: 3/3 tasks done\n");
 }
+
+/// An agent that keeps going idle without finishing is reminded, then the task goes to a
+/// person: in review, blocked with the reason, no longer claimed, and the run still ends.
+#[test]
+fn unfinished_task_goes_to_review_and_the_run_ends() {
+    let p = Project::new(
+        &["max_retries: 1"],
+        "agents:\n  demo:\n    args: ['--no-done']\n",
+    );
+    p.add("never finished", &[]);
+    p.add("depends on it", &["--depends-on", "1"]);
+    p.work(1, "demo", &["--exit-when-done"]);
+    let agent = p.agents().remove(0);
+    p.wait_session_ends();
+
+    let dump = p.dump();
+    let tasks = p.tasks();
+    assert_eq!(tasks[&1]["status"], "review", "{dump}");
+    assert_eq!(tasks[&1]["blocked"], true, "{dump}");
+    assert!(
+        tasks[&1]["block_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("went idle 2 times")),
+        "{dump}"
+    );
+    assert!(
+        tasks[&1].get("claimed_by").is_none_or(|c| c.is_null()),
+        "{dump}"
+    );
+    // Its dependant never became ready, and nothing was dispatched past the give-up.
+    assert_eq!(tasks[&2]["status"], "backlog", "{dump}");
+    let events = p.events(&agent);
+    assert_eq!(deliveries(&events, 1), 1, "{dump}");
+    assert!(events.contains("reminded about task #1 (1/1)"), "{dump}");
+    assert_eq!(
+        p.summary(),
+        "phase p: 0/2 tasks done, in review: #1\n",
+        "{dump}"
+    );
+}

@@ -65,10 +65,16 @@ fn errors_are_classified_and_panes_listed() {
         pipe_to: None,
     };
     let created = t.new_session("s1", "main\tname", &spec, &keep).unwrap();
-    let panes = wait_until("pane dead", Duration::from_secs(10), || {
-        let panes = t.list_panes_session(&created.session_id).ok()?;
-        panes[0].dead.then_some(panes)
-    });
+    // tmux marks the pane dead as soon as the program exits and fills in the exit status
+    // when it reaps it, which can be a moment later.
+    let panes = wait_until(
+        "pane dead with its exit status",
+        Duration::from_secs(10),
+        || {
+            let panes = t.list_panes_session(&created.session_id).ok()?;
+            (panes[0].dead && panes[0].dead_status.is_some()).then_some(panes)
+        },
+    );
     assert_eq!(panes[0].dead_status, Some(5));
     assert_eq!(panes[0].window_name, "main\tname");
     assert_eq!(

@@ -85,7 +85,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => println!("no session `{name}` was running"),
     }
     if let Some(state) = &state {
-        release_claims(&project.board_dir(phase), state)?;
+        let dispatch = &config.supervisor.dispatch_statuses;
+        release_claims(&project.board_dir(phase), state, dispatch)?;
     }
     if args.clean {
         repo.prune()?;
@@ -113,15 +114,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tasks the phase's agents held go back to the queue: nobody works on them any more.
-fn release_claims(board_dir: &std::path::Path, state: &RunState) -> anyhow::Result<()> {
+/// Tasks the phase's agents were working on go back to the queue: nobody works on them any
+/// more. Done tasks keep their claim (as in kanban-md), and tasks in review wait for a person.
+fn release_claims(
+    board_dir: &std::path::Path,
+    state: &RunState,
+    dispatch: &[String],
+) -> anyhow::Result<()> {
     let Ok(board) = crate::board::Board::load(board_dir) else {
         return Ok(());
     };
+    let working = crate::board::working_status(board.config(), dispatch);
     let held: Vec<u64> = board
         .tasks()
         .iter()
-        .filter(|t| !board.is_terminal(t.status()))
+        .filter(|t| t.status() == working)
         .filter(|t| {
             t.claimed_by()
                 .is_some_and(|by| state.agents.iter().any(|a| a.name == by))

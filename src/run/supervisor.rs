@@ -118,8 +118,8 @@ pub(super) struct Agent {
     pub reports: ReportReader,
     pub tracker: Tracker,
     pub job: Option<Job>,
-    /// A task sent back (failed merge) to deliver again, with the reason, before new work.
-    pub redo: Option<(u64, String)>,
+    /// Tasks sent back (failed merges) to deliver again, with the reason, before new work.
+    pub redo: std::collections::VecDeque<(u64, String)>,
     pub answer: Option<PendingAnswer>,
     /// The question escalated to a person, while it is on screen.
     pub escalated: Option<String>,
@@ -209,7 +209,7 @@ pub(super) fn new_agent(
         reports: ReportReader::at_end(report_path(project, phase, &rec.name)),
         tracker: Tracker::new(Instant::now(), timing),
         job: None,
-        redo: None,
+        redo: std::collections::VecDeque::new(),
         answer: None,
         escalated: None,
         suspect: false,
@@ -363,7 +363,7 @@ impl Supervisor<'_> {
                     source,
                 })?;
         }
-        let merge_rx = self
+        let mut merge_rx = self
             .merge
             .as_ref()
             .map(|m| m.results.clone())
@@ -407,11 +407,15 @@ impl Supervisor<'_> {
                         && !(pending.board || pending.agents || pending.panes);
                     batch_until = output_only.then(|| Instant::now() + OUTPUT_BATCH);
                 }
-                recv(merge_rx) -> done => {
-                    if let Ok((task, outcome)) = done {
-                        self.on_merge_result(task, outcome);
+                recv(merge_rx) -> done => match done {
+                    Ok((task, outcome)) => self.on_merge_result(task, outcome),
+                    Err(_) => {
+                        // The worker thread is gone (it panicked): stop listening, or the
+                        // disconnected channel would wake the loop forever.
+                        merge_rx = crossbeam_channel::never();
+                        self.event(None, "the merge worker stopped; restart with `batty work`");
                     }
-                }
+                },
                 recv(esc_rx) -> reply => {
                     if let Ok(reply) = reply {
                         self.on_escalation_reply(reply);
@@ -548,8 +552,10 @@ impl Supervisor<'_> {
                 return;
             }
             Err(err) => {
+                // Counted as a busy screen, so the next output (not the next loop turn)
+                // brings the next capture.
                 tracing::warn!(agent = %self.agents[i].name, %err, "capture failed");
-                return;
+                crate::agent::Screen::Busy
             }
         };
         let now = Instant::now();
@@ -782,7 +788,7 @@ impl Supervisor<'_> {
 
     /// A task reached a terminal status: queue its commits for merging.
     fn on_task_finished(&mut self, i: usize, job: &Job, status: &str) {
-        if status != "done" {
+        if status != self.board.config().done_status() {
             return;
         }
         let Some(merge) = &mut self.merge else {
@@ -952,23 +958,22 @@ impl Supervisor<'_> {
         let tasks = self.board.tasks();
         let statuses = &self.config.supervisor.dispatch_statuses;
         let nothing_ready = self.board.ready(statuses, &board::now()).is_empty();
-        let nothing_held = !tasks.iter().any(|t| {
-            !self.board.is_terminal(t.status())
-                && t.claimed_by()
-                    .is_some_and(|by| self.agents.iter().any(|a| a.name == by))
-        });
+        let nothing_held = !tasks.iter().any(|t| self.held_by_us(t));
         let all_terminal = nothing_ready && nothing_held;
         let agents_free = self.agents.iter().all(|a| {
             matches!(a.tracker.state(), AgentState::Idle | AgentState::Dead)
                 && a.job.is_none()
-                && a.redo.is_none()
+                && a.redo.is_empty()
         });
         let merge_idle = self.merge.as_ref().is_none_or(|m| m.idle());
         if !(all_terminal && agents_free && merge_idle) {
             return None;
         }
         Some(Summary {
-            done: tasks.iter().filter(|t| t.status() == "done").count(),
+            done: tasks
+                .iter()
+                .filter(|t| t.status() == self.board.config().done_status())
+                .count(),
             total: tasks.len(),
             merged: self.merge.as_ref().map_or(0, |m| m.merged_count()),
             review: tasks
@@ -977,6 +982,37 @@ impl Supervisor<'_> {
                 .map(|t| t.id())
                 .collect(),
         })
+    }
+
+    /// A task in the board's working status claimed by one of our agents: work in flight.
+    /// Done tasks keep their claim (as in kanban-md) and review tasks wait on a person.
+    pub(super) fn held_by_us(&self, t: &crate::board::Task) -> bool {
+        let working = board::working_status(
+            self.board.config(),
+            &self.config.supervisor.dispatch_statuses,
+        );
+        t.status() == working
+            && t.claimed_by()
+                .is_some_and(|by| self.agents.iter().any(|a| a.name == by))
+    }
+
+    /// Gives a task to a person: `review` (when the board has it), blocked with `reason`, and
+    /// no longer claimed, so the agent's name does not hold it.
+    pub(super) fn give_to_review(&mut self, agent: Option<usize>, task: u64, reason: &str) {
+        let moved = board::update(&self.board_dir, task, board::now(), |t, cfg| {
+            if cfg.has_status("review") {
+                t.status = "review".to_owned();
+            }
+            t.blocked = true;
+            t.block_reason = Some(reason.to_owned());
+            t.claimed_by = None;
+            t.claimed_at = None;
+            Ok(())
+        });
+        match moved {
+            Ok(_) => self.event(agent, &format!("task #{task} moved to review: {reason}")),
+            Err(err) => self.event(agent, &format!("moving task #{task} to review: {err}")),
+        }
     }
 
     fn finish(&mut self, summary: &Summary) {

@@ -32,6 +32,9 @@ impl Supervisor<'_> {
             }
             AgentState::Dead => {
                 self.event(Some(i), "agent is dead");
+                // It may have finished its task just before dying: settle that first, so a
+                // done task is queued for merging rather than released.
+                self.reload_board();
                 if let Some(job) = self.agents[i].job.take() {
                     match board::release(
                         &self.board_dir,
@@ -48,7 +51,7 @@ impl Supervisor<'_> {
                         }
                     }
                 }
-                if let Some((task, _)) = self.agents[i].redo.take() {
+                for (task, _) in std::mem::take(&mut self.agents[i].redo) {
                     let _ =
                         board::release(&self.board_dir, task, Some("its agent died"), board::now());
                 }
@@ -86,22 +89,7 @@ impl Supervisor<'_> {
                 job.reminders + 1
             );
             self.agents[i].job = None;
-            match board::move_to(
-                &self.board_dir,
-                job.task,
-                "review",
-                Some(&reason),
-                board::now(),
-            ) {
-                Ok(_) => self.event(
-                    Some(i),
-                    &format!("task #{} moved to review: {reason}", job.task),
-                ),
-                Err(err) => self.event(
-                    Some(i),
-                    &format!("moving task #{} to review: {err}", job.task),
-                ),
-            }
+            self.give_to_review(Some(i), job.task, &reason);
             return;
         }
         let Some(task) = self.board.task(job.task) else {
@@ -304,7 +292,7 @@ impl Supervisor<'_> {
             if a.tracker.state() != AgentState::Idle || a.job.is_some() || a.suspect {
                 continue;
             }
-            if let Some((task, note)) = self.agents[i].redo.take() {
+            if let Some((task, note)) = self.agents[i].redo.pop_front() {
                 self.deliver_task(i, task, Some(note));
                 continue;
             }
@@ -413,7 +401,7 @@ impl Supervisor<'_> {
                 .tasks()
                 .iter()
                 .filter(|t| t.claimed_by() == Some(name.as_str()))
-                .filter(|t| !self.board.is_terminal(t.status()))
+                .filter(|t| self.held_by_us(t))
                 .cloned()
                 .collect();
             for (n, task) in held.into_iter().enumerate() {
@@ -442,6 +430,7 @@ impl Supervisor<'_> {
         }
         self.recover_merge()?;
         self.reload_board();
+        self.queue_finished_while_away();
         Ok(())
     }
 }

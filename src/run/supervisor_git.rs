@@ -68,6 +68,16 @@ pub fn heads(worktree: &Path, target: &str) -> Option<Heads> {
     (!heads.head.is_empty() && !heads.target.is_empty()).then_some(heads)
 }
 
+/// How many commits of `branch` have no equal (by patch id) on `target`.
+pub fn unmerged_count(repo: &Path, target: &str, branch: &str) -> Result<usize, ProcError> {
+    let out = git(repo)
+        .args(["cherry"])
+        .arg(format!("refs/heads/{target}"))
+        .arg(format!("refs/heads/{branch}"))
+        .read()?;
+    Ok(out.lines().filter(|l| l.starts_with('+')).count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

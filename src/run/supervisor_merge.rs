@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::board;
 use crate::merge::{self, EntryState, MergeCtx, MergeEntry, MergeQueue, NextStep, SyncOutcome};
 use crate::paths::Project;
-use crate::status::MergeEntryStatus;
+use crate::status::{AgentState, MergeEntryStatus};
 
 use super::supervisor::{MergeResult, SuperviseError, Supervisor};
 
@@ -129,13 +129,18 @@ impl MergeDriver {
             .map(|e| e.base.clone())
     }
 
-    /// True when the agent has work in the queue that is not merged yet (its branch must not
-    /// be rebased under it).
-    pub fn agent_has_pending(&self, agent: &str) -> bool {
-        self.cached
-            .list()
-            .iter()
-            .any(|e| e.agent == agent && e.state != EntryState::Merged)
+    /// True when the agent has work waiting in the queue, or a failed task it still has to
+    /// redo: its branch must not be rebased under those commits. A task given up to review
+    /// no longer holds the agent back.
+    pub fn agent_has_pending(&self, agent: &str, redoing: &[u64]) -> bool {
+        self.cached.list().iter().any(|e| {
+            e.agent == agent
+                && match e.state {
+                    EntryState::Waiting | EntryState::Merging => true,
+                    EntryState::Failed => redoing.contains(&e.task),
+                    EntryState::Merged => false,
+                }
+        })
     }
 }
 
@@ -228,7 +233,12 @@ impl Supervisor<'_> {
             }
             NextStep::SendBack { message } => {
                 self.event(agent, &format!("task #{task} sent back: {summary}"));
-                let Some(i) = agent else {
+                // Only its own agent can redo it (its commits are on that branch); without a
+                // live one the task goes back to the board for a person to look at.
+                let Some(i) = agent.filter(|&i| self.agents[i].tracker.state() != AgentState::Dead)
+                else {
+                    let reason = format!("its merge failed ({summary}) and its agent is gone");
+                    self.give_to_review(agent, task, &reason);
                     return;
                 };
                 let name = self.agents[i].name.clone();
@@ -241,25 +251,11 @@ impl Supervisor<'_> {
                     Ok(())
                 });
                 match reclaimed {
-                    Ok(_) => self.agents[i].redo = Some((task, message)),
+                    Ok(_) => self.agents[i].redo.push_back((task, message)),
                     Err(err) => self.event(Some(i), &format!("reopening task #{task}: {err}")),
                 }
             }
-            NextStep::GiveUp { block_reason } => {
-                match board::move_to(
-                    &self.board_dir,
-                    task,
-                    "review",
-                    Some(&block_reason),
-                    board::now(),
-                ) {
-                    Ok(_) => self.event(
-                        agent,
-                        &format!("task #{task} moved to review: {block_reason}"),
-                    ),
-                    Err(err) => self.event(agent, &format!("moving task #{task} to review: {err}")),
-                }
-            }
+            NextStep::GiveUp { block_reason } => self.give_to_review(agent, task, &block_reason),
             NextStep::RetryNow => {}
             NextStep::RetryLater { reason } => {
                 // Shown once: the queue retries every few seconds until the checkout is clean.
@@ -282,7 +278,9 @@ impl Supervisor<'_> {
     /// Returns the worktree's commit when it is known to be on the tip already.
     pub(super) fn sync_before_task(&mut self, i: usize) -> Option<String> {
         let m = self.merge.as_ref()?;
-        if m.agent_has_pending(&self.agents[i].name) {
+        let mut redoing: Vec<u64> = self.agents[i].redo.iter().map(|(t, _)| *t).collect();
+        redoing.extend(self.agents[i].job.as_ref().map(|j| j.task));
+        if m.agent_has_pending(&self.agents[i].name, &redoing) {
             return None;
         }
         // The usual case, on the dispatch path: the worktree is on its branch at the target's
@@ -328,6 +326,67 @@ impl Supervisor<'_> {
             Err(err) => self.event(Some(i), &format!("syncing the worktree: {err}")),
         }
         None
+    }
+
+    /// A task finished while no supervisor ran (its agent ran `batty task done` meanwhile)
+    /// has commits on its agent's branch and no place in the queue: queue it now. One entry
+    /// per agent, for its latest such task, holding everything the branch has not landed.
+    pub(super) fn queue_finished_while_away(&mut self) {
+        let Some(m) = &self.merge else {
+            return;
+        };
+        let (repo, target) = (m.ctx.repo.clone(), m.ctx.target.clone());
+        let done = self.board.config().done_status().to_owned();
+        for i in 0..self.agents.len() {
+            let Some(m) = &self.merge else {
+                return;
+            };
+            let a = &self.agents[i];
+            if m.agent_has_pending(&a.name, &[]) {
+                continue;
+            }
+            let latest = self
+                .board
+                .tasks()
+                .iter()
+                .filter(|t| t.status() == done && t.claimed_by() == Some(a.name.as_str()))
+                .filter(|t| m.cached.get(t.id()).is_none())
+                .max_by_key(|t| t.completed)
+                .map(|t| t.id());
+            let Some(task) = latest else {
+                continue;
+            };
+            match super::supervisor_git::unmerged_count(&repo, &target, &a.branch) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(err) => {
+                    let msg = format!("checking `{}` for unmerged work: {err}", a.branch);
+                    self.event(Some(i), &msg);
+                    continue;
+                }
+            }
+            let base = super::supervisor_git::merge_base_or_head(&a.worktree, Some(&target));
+            let tip = match super::supervisor_git::git_tip_of(&repo, &a.branch) {
+                Ok(tip) => tip,
+                Err(err) => {
+                    self.event(Some(i), &format!("reading `{}`: {err}", a.branch));
+                    continue;
+                }
+            };
+            let (name, branch) = (a.name.clone(), a.branch.clone());
+            let pushed = self
+                .merge
+                .as_mut()
+                .map(|m| m.push(task, &name, &branch, &base, &tip));
+            match pushed {
+                Some(Ok(())) => self.event(
+                    Some(i),
+                    &format!("task #{task} was done while no supervisor ran; queued for merge"),
+                ),
+                Some(Err(err)) => self.event(Some(i), &format!("merge queue: {err}")),
+                None => {}
+            }
+        }
     }
 
     /// After a crash mid-merge: clean the merge worktree and settle the interrupted entry.
