@@ -135,3 +135,28 @@ fn new_worktrees_are_fully_checked_out_and_run_the_post_checkout_hook() {
         );
     }
 }
+
+#[test]
+fn work_already_landed_by_cherry_pick_is_not_at_risk() {
+    let sb = project("");
+    sb.batty(["work", "v1", "-n", "1", "--agent", "shell"]).ok();
+    let name = agent(&sb);
+    let wt = sb.path(format!(".batty/worktrees/v1/{name}"));
+    std::fs::write(wt.join("landed.rs"), "fn landed() {}\n").unwrap();
+    sb.git_in(&wt, ["add", "landed.rs"]);
+    sb.git_in(&wt, ["commit", "-q", "-m", "landed work"]);
+    std::fs::write(wt.join("pending.rs"), "fn pending() {}\n").unwrap();
+    sb.git_in(&wt, ["add", "pending.rs"]);
+    sb.git_in(&wt, ["commit", "-q", "-m", "pending work"]);
+    // The merge queue lands by cherry-picking: main gets an equal commit, not the same one.
+    let landed = sb.git_in(&wt, ["rev-parse", "HEAD~1"]);
+    sb.git(["cherry-pick", &landed]);
+
+    let out = sb.batty(["stop", "v1", "--clean"]).fails(1);
+    out.error_mentions("pending work");
+    assert!(!out.stderr.contains("landed work"), "{}", out.stderr);
+
+    sb.git_in(&wt, ["reset", "-q", "--hard", "HEAD~1"]);
+    sb.batty(["stop", "v1", "--clean"]).ok();
+    assert!(!wt.exists());
+}

@@ -278,14 +278,16 @@ impl Repo {
                 .collect();
         }
         if self.branch_exists(branch)? {
-            let out = self
-                .git()
-                .args(["log", "--format=%h %s", &format!("{base}..{branch}"), "--"])
-                .read()?;
+            // By patch id, not ancestry: the merge queue lands work by cherry-picking, so a
+            // landed commit is never an ancestor of the base, yet nothing of it is at stake.
+            let out = self.git().args(["cherry", "-v", base, branch]).read()?;
             risk.commits = out
                 .lines()
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
+                .filter_map(|l| l.strip_prefix("+ "))
+                .map(|l| match l.split_once(' ') {
+                    Some((sha, subject)) => format!("{} {subject}", &sha[..sha.len().min(7)]),
+                    None => l.to_owned(),
+                })
                 .collect();
         }
         Ok(risk)
