@@ -390,3 +390,54 @@ fn task_done_while_the_supervisor_was_down_is_merged_on_restart() {
     e.stop();
     e.assert_tidy();
 }
+
+/// A task that depends on another starts only once that one's work has landed, so its agent
+/// starts from a target that holds it.
+#[test]
+fn dependant_waits_until_its_dependency_has_landed() {
+    let e = E2e::new();
+    let go = e.outside("GO");
+    let started = e.outside("gate-started");
+    let gate = format!(
+        "touch {started}; while [ ! -f {go} ]; do sleep 0.05; done",
+        started = started.display(),
+        go = go.display()
+    );
+    e.configure(Setup {
+        gate: Some(&gate),
+        ..Setup::default()
+    });
+    let first = e.add_task("foundation");
+    let second = e.add_task("built on it");
+    e.sb.batty([
+        "task",
+        "edit",
+        &second.to_string(),
+        "--phase",
+        PHASE,
+        "--depends-on",
+        &first.to_string(),
+    ])
+    .ok();
+    e.work(2, true);
+    wait_until("the first merge's gate to start", DEADLINE, || {
+        started.exists().then_some(())
+    });
+    // The dependency is done but not landed: its dependant must still wait.
+    assert_eq!(e.task_status(first), "done");
+    assert_eq!(e.task_status(second), "backlog", "{}", e.events());
+
+    std::fs::write(&go, "").unwrap();
+    e.wait_session_end();
+    assert_eq!(e.task_status(second), "done");
+    let subjects = e.subjects("main");
+    assert_eq!(
+        subjects[..2],
+        [
+            format!("Task #{second}: built on it"),
+            format!("Task #{first}: foundation")
+        ],
+        "{subjects:?}"
+    );
+    e.assert_tidy();
+}

@@ -306,6 +306,13 @@ impl Supervisor<'_> {
                 .board
                 .ready(&statuses, &board::now())
                 .iter()
+                // With the merge queue on, a dependency counts once its work has landed: the
+                // agent starts from the target, which must already hold it.
+                .filter(|t| {
+                    self.merge
+                        .as_ref()
+                        .is_none_or(|m| t.depends_on().iter().all(|&d| m.landed_or_unqueued(d)))
+                })
                 .map(|t| t.id())
                 .filter(|id| !held.contains(id))
                 .collect();

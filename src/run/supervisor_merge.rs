@@ -120,6 +120,14 @@ impl MergeDriver {
         self.kick = true;
     }
 
+    /// True unless the task's commits wait in the queue (or failed to land): a task the
+    /// queue never saw (done before batty, or without commits) counts as landed.
+    pub fn landed_or_unqueued(&self, task: u64) -> bool {
+        self.cached
+            .get(task)
+            .is_none_or(|e| e.state == EntryState::Merged)
+    }
+
     /// Where a task sent back after a failed merge started: its commits from before stay part
     /// of it, so the redone task is `base..tip` from the first delivery, not from the resend.
     pub fn failed_base(&self, task: u64) -> Option<String> {
