@@ -66,12 +66,19 @@ fn errors_are_classified_and_panes_listed() {
     };
     let created = t.new_session("s1", "main\tname", &spec, &keep).unwrap();
     // tmux marks the pane dead as soon as the program exits and fills in the exit status
-    // when it reaps it, which can be a moment later.
+    // when it reaps it. tmux 3.3a on a loaded machine sometimes misses the SIGCHLD and never
+    // reaps; another SIGCHLD makes it look again (the supervisor does not rely on the status).
+    let server_pid = sb.tmux(["display-message", "-p", "#{pid}"]);
     let panes = wait_until(
         "pane dead with its exit status",
         Duration::from_secs(10),
         || {
             let panes = t.list_panes_session(&created.session_id).ok()?;
+            if panes[0].dead && panes[0].dead_status.is_none() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-CHLD", &server_pid])
+                    .status();
+            }
             (panes[0].dead && panes[0].dead_status.is_some()).then_some(panes)
         },
     );

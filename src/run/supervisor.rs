@@ -824,7 +824,8 @@ impl Supervisor<'_> {
         };
         for i in 0..self.agents.len() {
             match panes.iter().find(|p| p.pane_id == self.agents[i].pane) {
-                Some(p) if !p.dead => {}
+                // A program that exited but tmux has not reaped yet counts as dead too.
+                Some(p) if !p.dead && p.pid.is_none_or(crate::tmux::process_running) => {}
                 Some(p) => {
                     if self.agents[i].tracker.state() != AgentState::Dead {
                         let status = p
