@@ -4,22 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Sandbox, wait_until};
+use common::{Sandbox, shell_project as project, wait_until};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A repo with a board for `v1` and a plain-shell agent kind `shell`.
-fn project(extra_config: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    sb.write(
-        ".batty/config.yml",
-        &format!("agents:\n  shell: {{ command: \"sh\" }}\n{extra_config}"),
-    );
-    sb.write(".batty/kanban/v1/config.yml", "version: 1\n");
-    std::fs::create_dir_all(sb.path(".batty/kanban/v1/tasks")).unwrap();
-    sb.write(".git/info/exclude", ".batty/\n");
-    sb
-}
 
 /// `window_index window_name pane_id pane_top pane_current_path` for every pane of the session.
 fn panes(sb: &Sandbox) -> Vec<Vec<String>> {

@@ -2,20 +2,7 @@
 
 mod common;
 
-use common::Sandbox;
-
-/// A repo with a board for `v1` and a plain-shell agent kind `shell`.
-fn project(extra_config: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    sb.write(
-        ".batty/config.yml",
-        &format!("agents:\n  shell: {{ command: \"sh\" }}\n{extra_config}"),
-    );
-    sb.write(".batty/kanban/v1/config.yml", "version: 1\n");
-    std::fs::create_dir_all(sb.path(".batty/kanban/v1/tasks")).unwrap();
-    sb.write(".git/info/exclude", ".batty/\n");
-    sb
-}
+use common::{Sandbox, shell_project as project};
 
 fn agent(sb: &Sandbox) -> String {
     let st: serde_json::Value = serde_json::from_str(&sb.read(".batty/run/v1.json")).unwrap();

@@ -172,6 +172,20 @@ impl Sandbox {
     }
 }
 
+/// A sandbox with a minimal hand-made board for `v1` (`.batty/` kept out of git) and a
+/// plain-shell agent kind `shell`, for tests of the session rather than of agents.
+pub fn shell_project(extra_config: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        ".batty/config.yml",
+        &format!("agents:\n  shell: {{ command: \"sh\" }}\n{extra_config}"),
+    );
+    sb.write(".batty/kanban/v1/config.yml", "version: 1\n");
+    std::fs::create_dir_all(sb.path(".batty/kanban/v1/tasks")).unwrap();
+    sb.write(".git/info/exclude", ".batty/\n");
+    sb
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let mut cmd = Command::new("tmux");
