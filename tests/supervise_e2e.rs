@@ -397,3 +397,29 @@ fn unfinished_task_goes_to_review_and_the_run_ends() {
         "{dump}"
     );
 }
+
+/// A person moves a claimed task back to the queue: the claim is released, and the status
+/// they chose stays.
+#[test]
+fn task_moved_back_by_a_person_is_released() {
+    let p = Project::new(&[], "agents:\n  demo:\n    args: ['--delay', '20000']\n");
+    p.add("long job", &[]);
+    p.work(1, "demo", &[]);
+    let agent = p.agents().remove(0);
+    p.wait("the task claimed", RUN, || {
+        (p.tasks()[&1]["claimed_by"] == agent.as_str()).then_some(())
+    });
+    p.sb.batty(["task", "move", "1", "backlog", "--phase", PHASE])
+        .ok();
+    p.wait("the claim released", RUN, || {
+        p.events(&agent)
+            .contains("task #1 moved back to backlog; claim released")
+            .then_some(())
+    });
+    let dump = p.dump();
+    let task = &p.tasks()[&1];
+    assert_eq!(task["status"], "backlog", "{dump}");
+    assert!(task.get("claimed_by").is_none_or(|c| c.is_null()), "{dump}");
+    assert_eq!(p.state_of(&agent).as_deref(), Some("busy"), "{dump}");
+    p.sb.batty(["stop", PHASE]).ok();
+}

@@ -123,8 +123,9 @@ pub(super) struct Agent {
     pub answer: Option<PendingAnswer>,
     /// The question escalated to a person, while it is on screen.
     pub escalated: Option<String>,
-    /// Delivery to this agent failed; no new task until it shows output again.
-    pub suspect: bool,
+    /// Delivery to this agent failed: no new task until it shows output again or this
+    /// moment passes (one lost paste must not park an idle, silent agent for good).
+    pub suspect: Option<Instant>,
     pub events: PathBuf,
 }
 
@@ -212,7 +213,7 @@ pub(super) fn new_agent(
         redo: std::collections::VecDeque::new(),
         answer: None,
         escalated: None,
-        suspect: false,
+        suspect: None,
         events: project.event_log(phase, &rec.name),
     }))
 }
@@ -523,6 +524,7 @@ impl Supervisor<'_> {
                     a.tracker.next_deadline().map(|(t, _)| t),
                     a.job.as_ref().and_then(|j| j.delivery_deadline(timeout)),
                     a.answer.as_ref().map(|p| p.due),
+                    a.suspect.filter(|&until| until > Instant::now()),
                 ]
             })
             .flatten()
@@ -585,7 +587,7 @@ impl Supervisor<'_> {
         }
         let now = Instant::now();
         let agent = &mut self.agents[i];
-        agent.suspect = false;
+        agent.suspect = None;
         let tr = agent.tracker.on_output(now);
         if let Some(job) = &mut agent.job
             && !job.confirmed
@@ -652,6 +654,9 @@ impl Supervisor<'_> {
                     board::now(),
                 );
             }
+            for (task, _) in std::mem::take(&mut self.agents[i].redo) {
+                let _ = board::release(&self.board_dir, task, Some("agent removed"), board::now());
+            }
             let name = self.agents.remove(i).name;
             self.view.event(Some(&name), "agent removed", false);
         }
@@ -675,6 +680,7 @@ impl Supervisor<'_> {
                     // A repaired window: a new process, so a fresh state; the task stays
                     // with the agent only if the board still says so.
                     agent.job = self.agents[j].job.take();
+                    agent.redo = std::mem::take(&mut self.agents[j].redo);
                     self.agents[j] = agent;
                     self.event(Some(j), "agent window recreated");
                 }
@@ -774,9 +780,15 @@ impl Supervisor<'_> {
             .iter()
             .any(|s| s == &status)
         {
-            // A person moved it back to the queue: the claim goes with it.
+            // A person moved it back to the queue: the claim goes with it, the status they
+            // chose stays.
             self.agents[i].job = None;
-            if let Err(err) = board::release(&self.board_dir, job.task, None, board::now()) {
+            let cleared = board::update(&self.board_dir, job.task, board::now(), |t, _| {
+                t.claimed_by = None;
+                t.claimed_at = None;
+                Ok(())
+            });
+            if let Err(err) = cleared {
                 self.event(Some(i), &format!("releasing task #{}: {err}", job.task));
             }
             self.event(

@@ -268,7 +268,7 @@ impl Supervisor<'_> {
             return;
         }
         self.agents[i].job = None;
-        self.agents[i].suspect = true;
+        self.agents[i].suspect = Some(now + 2 * timeout);
         if let Some(tr) = self.agents[i].tracker.on_delivery_abandoned(now) {
             tracing::debug!("{}", transition_text(&tr));
         }
@@ -289,7 +289,8 @@ impl Supervisor<'_> {
     pub(super) fn dispatch(&mut self) {
         for i in 0..self.agents.len() {
             let a = &self.agents[i];
-            if a.tracker.state() != AgentState::Idle || a.job.is_some() || a.suspect {
+            let suspect = a.suspect.is_some_and(|until| Instant::now() < until);
+            if a.tracker.state() != AgentState::Idle || a.job.is_some() || suspect {
                 continue;
             }
             if let Some((task, note)) = self.agents[i].redo.pop_front() {
@@ -375,7 +376,8 @@ impl Supervisor<'_> {
             Err(err) => {
                 self.event(Some(i), &err.to_string());
                 let _ = board::release(&self.board_dir, id, Some("delivery failed"), board::now());
-                self.agents[i].suspect = true;
+                let retry = Instant::now() + 2 * self.config.supervisor.delivery_timeout;
+                self.agents[i].suspect = Some(retry);
             }
         }
     }
