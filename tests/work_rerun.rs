@@ -256,3 +256,35 @@ fn stop_releases_the_claims_of_its_agents() {
     );
     assert_eq!(by_id(2)["claimed_by"], "someone-else");
 }
+
+#[test]
+fn another_project_with_the_same_phase_never_touches_our_session() {
+    let sb = project("");
+    sb.batty(["work", "v1", "-n", "1", "--agent", "shell"]).ok();
+    let before = windows(&sb);
+
+    // A second project on the same tmux server, with a phase of the same name.
+    let other = sb.root.join("other");
+    std::fs::create_dir_all(other.join(".batty/kanban/v1/tasks")).unwrap();
+    std::fs::write(other.join(".batty/kanban/v1/config.yml"), "version: 1\n").unwrap();
+    std::fs::write(
+        other.join(".batty/config.yml"),
+        "agents:\n  shell: { command: \"sh\" }\n",
+    )
+    .unwrap();
+    sb.git_in(&sb.root, ["init", "-q", "-b", "main", "other"]);
+    sb.git_in(&other, ["commit", "-q", "--allow-empty", "-m", "start"]);
+    let repo = sb.repo.to_string_lossy().into_owned();
+    for args in [
+        &["work", "v1", "--agent", "shell"][..],
+        &["stop", "v1"][..],
+        &["attach", "v1"][..],
+    ] {
+        sb.batty(args)
+            .cwd(&other)
+            .fails(1)
+            .error_mentions(&format!("belongs to the project in {repo}"));
+    }
+    assert_eq!(windows(&sb), before, "our session is untouched");
+    sb.batty(["stop", "v1"]).ok();
+}

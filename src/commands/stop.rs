@@ -77,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let name = session_name(phase);
-    match tmux.find_session(&name)? {
+    match crate::run::session::find(&tmux, &project, phase)? {
         Some(id) => {
             tmux.kill_session(&id)?;
             println!("stopped session `{name}`");

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .parallel
         .or_else(|| state.as_ref().map(|s| s.parallel).filter(|&n| n > 0))
         .unwrap_or(1);
-    let session = match tmux.find_session(&crate::paths::session_name(phase))? {
+    let session = match crate::run::session::find(&tmux, &project, phase)? {
         Some(id) => {
             let mut panes = tmux.list_panes_session(&id)?;
             // tmux can be slow to notice (or, seen with 3.3a, miss) that a pane's program

@@ -354,6 +354,10 @@ fn set_status_line(ctx: &Context<'_>, session_id: &str, phase: &str) -> Result<(
         session_id,
         &[
             ("status-right", &right),
+            (
+                super::session::ROOT_OPTION,
+                &ctx.project.root().to_string_lossy(),
+            ),
             ("status-right-length", "120"),
             ("status-interval", "2"),
         ],

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod names;
 pub mod plan;
+pub mod session;
 pub mod state;
 
 pub use state::{AgentRecord, RunState, RunStateError};

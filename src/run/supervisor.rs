@@ -58,6 +58,8 @@ pub enum SuperviseError {
     #[error(transparent)]
     Tmux(#[from] crate::tmux::TmuxError),
     #[error(transparent)]
+    Session(#[from] super::session::SessionError),
+    #[error(transparent)]
     Merge(#[from] crate::merge::MergeError),
     #[error(transparent)]
     Run(#[from] super::RunStateError),
@@ -247,7 +249,7 @@ pub fn supervise(
             agents.push(agent);
         }
     }
-    let session = tmux.find_session(&crate::paths::session_name(&phase))?;
+    let session = super::session::find(&tmux, &project, &phase)?;
     let (esc_tx, esc_rx) = crossbeam_channel::unbounded();
     let merge = if config.merge.enabled {
         let target = config
