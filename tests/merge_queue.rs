@@ -409,19 +409,6 @@ fn target_moving_during_the_gate_means_retry_not_overwrite() {
 }
 
 #[test]
-fn target_defaults_to_the_checked_out_branch() {
-    let f = Fixture::new("main", None);
-    let project = Project::new(&f.sb.repo);
-    let mut config = batty::config::Config::default();
-    assert_eq!(merge::default_target(&project, &config).unwrap(), "main");
-    config.base_branch = Some("dev".into());
-    assert_eq!(merge::default_target(&project, &config).unwrap(), "dev");
-    config.merge.target = Some("release".into());
-    assert_eq!(merge::default_target(&project, &config).unwrap(), "release");
-    assert_eq!(merge::head_of(&f.sb.repo).unwrap(), f.target_tip());
-}
-
-#[test]
 fn task_without_commits_has_nothing_to_merge() {
     let mut f = Fixture::new("main", None);
     let wt = f.agent("ann");

@@ -2,7 +2,7 @@
 //! it, and verifying the delivery. The supervisor's loop calls in here; the board stays the
 //! source of truth, so every decision re-reads the task file through `board`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::agent::{Adapter, TaskMessage};
@@ -11,8 +11,6 @@ use crate::tmux::{Tmux, TmuxError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    #[error(transparent)]
-    Board(#[from] BoardError),
     #[error("delivering task #{task} to agent `{agent}`: {source}")]
     Deliver {
         task: u64,
@@ -26,7 +24,6 @@ pub enum DispatchError {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub task: u64,
-    pub title: String,
     /// Where the agent's branch stood when it took the task: its commits are `base..tip`.
     pub base: String,
     pub delivered_at: Instant,
@@ -42,7 +39,6 @@ impl Job {
     pub fn new(task: &Task, base: String, now: Instant) -> Job {
         Job {
             task: task.id(),
-            title: task.title().to_owned(),
             base,
             delivered_at: now,
             confirmed: false,
@@ -57,12 +53,20 @@ impl Job {
     }
 }
 
-/// The first ready task, in dispatch order, that nobody in `held` has.
-pub fn pick<'b>(board: &'b Board, statuses: &[String], held: &[u64]) -> Option<&'b Task> {
+/// The ready tasks an idle agent may take, in dispatch order: not `held` by another agent,
+/// and with every dependency `landed` (with the merge queue on, done is not yet enough).
+pub fn candidates(
+    board: &Board,
+    statuses: &[String],
+    held: &[u64],
+    landed: impl Fn(u64) -> bool,
+) -> Vec<u64> {
     board
         .ready(statuses, &board::now())
         .into_iter()
-        .find(|t| !held.contains(&t.id()))
+        .filter(|t| !held.contains(&t.id()) && t.depends_on().iter().all(|&d| landed(d)))
+        .map(|t| t.id())
+        .collect()
 }
 
 /// The message an agent gets for a task: first line `Task #<id>: <title>`.
@@ -102,9 +106,4 @@ pub fn deliver(
 /// Claims `id` for `agent` on the board in `dir`, if it is still ready.
 pub fn claim(dir: &Path, id: u64, agent: &str, statuses: &[String]) -> Result<Task, BoardError> {
     board::claim(dir, id, agent, statuses, board::now())
-}
-
-/// The board's task folder, for the watcher.
-pub fn tasks_dir(board: &Board) -> PathBuf {
-    board.config().tasks_path()
 }

@@ -34,28 +34,6 @@ pub fn queue_file(project: &crate::paths::Project, phase: &str) -> PathBuf {
     project.run_dir().join(format!("{phase}.merge.json"))
 }
 
-/// The branch finished work lands on: `merge.target`, else `base_branch`, else the branch
-/// checked out in the main checkout.
-pub fn default_target(
-    project: &crate::paths::Project,
-    config: &crate::config::Config,
-) -> Result<String, MergeError> {
-    if let Some(t) = config.merge.target.as_ref().or(config.base_branch.as_ref()) {
-        return Ok(t.clone());
-    }
-    git::Git::new(project.root())
-        .current_branch()?
-        .ok_or_else(|| MergeError::NoBranch {
-            branch: "HEAD (detached in the main checkout; set `merge.target`)".into(),
-        })
-}
-
-/// The commit checked out in `worktree`: record it when a task is handed out (the task's
-/// `base`) and when it is done (its `tip`).
-pub fn head_of(worktree: &std::path::Path) -> Result<String, MergeError> {
-    git::Git::new(worktree).read(["rev-parse", "HEAD"])
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     #[error("git failed in `{}`: {source}", dir.display())]

@@ -13,7 +13,7 @@ use notify::Watcher;
 use crate::agent::{Adapter, Screen};
 use crate::board::{self, Board};
 use crate::config::Config;
-use crate::dispatch::{self, Job};
+use crate::dispatch::Job;
 use crate::paths::Project;
 use crate::status::{AgentState, AgentStatus, PhaseStatus};
 use crate::supervise::report::{ReportReader, report_path};
@@ -51,6 +51,8 @@ pub enum SuperviseError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Agent(#[from] crate::agent::AgentError),
     #[error(transparent)]
@@ -229,15 +231,12 @@ pub fn supervise(
 ) -> Result<Option<Summary>, SuperviseError> {
     let phase = options.phase.clone();
     let _lock = take_lock(&project, &phase)?;
-    let config = Config::load(&project.config_file()).map_err(|e| SuperviseError::Io {
-        path: project.config_file(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let config = Config::load(&project.config_file())?;
     let tmux = Tmux::from_config(&config.tmux);
     let run = wait_for_run_state(&project, &phase)?;
     let board_dir = project.board_dir(&phase);
     let board = Board::load(&board_dir)?;
-    let tasks_dir = dispatch::tasks_dir(&board);
+    let tasks_dir = board.config().tasks_path();
     let batty_exe = std::env::current_exe().map_err(|source| SuperviseError::Io {
         path: PathBuf::from("batty"),
         source,

@@ -293,8 +293,12 @@ impl Supervisor<'_> {
             if a.tracker.state() != AgentState::Idle || a.job.is_some() || suspect {
                 continue;
             }
-            if let Some((task, note)) = self.agents[i].redo.pop_front() {
-                self.deliver_task(i, task, Some(note));
+            if let Some((id, note)) = self.agents[i].redo.pop_front() {
+                // Reclaimed for this agent when it was sent back.
+                match self.board.task(id).cloned() {
+                    Some(task) => self.deliver_task(i, task, Some(note)),
+                    None => self.event(Some(i), &format!("task #{id} left the board; not redone")),
+                }
                 continue;
             }
             let held: Vec<u64> = self
@@ -303,25 +307,16 @@ impl Supervisor<'_> {
                 .filter_map(|a| a.job.as_ref().map(|j| j.task))
                 .collect();
             let statuses = self.config.supervisor.dispatch_statuses.clone();
-            let candidates: Vec<u64> = self
-                .board
-                .ready(&statuses, &board::now())
-                .iter()
-                // With the merge queue on, a dependency counts once its work has landed: the
-                // agent starts from the target, which must already hold it.
-                .filter(|t| {
-                    self.merge
-                        .as_ref()
-                        .is_none_or(|m| t.depends_on().iter().all(|&d| m.landed_or_unqueued(d)))
-                })
-                .map(|t| t.id())
-                .filter(|id| !held.contains(id))
-                .collect();
+            // With the merge queue on, the agent starts from the target, which must already
+            // hold what the task builds on.
+            let candidates = dispatch::candidates(&self.board, &statuses, &held, |d| {
+                self.merge.as_ref().is_none_or(|m| m.landed_or_unqueued(d))
+            });
             for id in candidates {
                 let name = self.agents[i].name.clone();
                 match dispatch::claim(&self.board_dir, id, &name, &statuses) {
-                    Ok(_) => {
-                        self.deliver_task(i, id, None);
+                    Ok(task) => {
+                        self.deliver_task(i, task, None);
                         break;
                     }
                     Err(err) => tracing::debug!(task = id, %err, "claim lost"),
@@ -332,12 +327,9 @@ impl Supervisor<'_> {
 
     /// Delivers a task the agent has claimed: syncs its worktree onto the target first, then
     /// pastes the message and starts verifying.
-    fn deliver_task(&mut self, i: usize, id: u64, note: Option<String>) {
+    fn deliver_task(&mut self, i: usize, task: crate::board::Task, note: Option<String>) {
+        let id = task.id();
         let synced_head = self.sync_before_task(i);
-        self.reload_board_quiet();
-        let Some(task) = self.board.task(id).cloned() else {
-            return;
-        };
         let resent = note
             .as_ref()
             .and_then(|_| self.merge.as_ref()?.failed_base(id));
@@ -379,13 +371,6 @@ impl Supervisor<'_> {
                 let retry = Instant::now() + 2 * self.config.supervisor.delivery_timeout;
                 self.agents[i].suspect = Some(retry);
             }
-        }
-    }
-
-    /// Loads the board without settling jobs (used between a claim and its delivery).
-    fn reload_board_quiet(&mut self) {
-        if let Ok(board) = crate::board::Board::load(&self.board_dir) {
-            self.board = board;
         }
     }
 

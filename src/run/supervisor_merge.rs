@@ -110,9 +110,13 @@ impl MergeDriver {
             .count()
     }
 
+    /// The safety timer: an entry waiting on something outside (a dirty checkout) is tried
+    /// again.
     pub fn retry_later_due(&mut self) {
-        self.retry_due = true;
-        self.kick = true;
+        if self.waiting_outside {
+            self.retry_due = true;
+            self.kick = true;
+        }
     }
 
     /// Look at the queue on the next turn of the loop.
