@@ -6,7 +6,7 @@
 //! - dispatch latency: a task file renamed into the board's task folder -> the first bytes of
 //!   its message (`Task #<id>:`) in the idle agent's pty log;
 //! - idle detection latency: the agent's ready prompt `demo> ` in its pty log -> the status
-//!   snapshot `.batty/run/<phase>.status.json` saying `idle` (goal: silence + 20 ms);
+//!   snapshot `.batty/run/<phase>/status.json` saying `idle` (goal: silence + 20 ms);
 //! - loop overhead per task: N tasks queued at once for one agent; (wall time until all are
 //!   done and the agent idle - the agent's own time per task (its message appearing -> its
 //!   prompt after `finished #<id>`) - N x silence) / N;
@@ -194,7 +194,7 @@ impl Sandbox {
     }
 
     fn status_path(&self, phase: &str) -> PathBuf {
-        self.repo.join(format!(".batty/run/{phase}.status.json"))
+        self.repo.join(format!(".batty/run/{phase}/status.json"))
     }
 
     fn pty_log(&self, phase: &str, agent: &str) -> PathBuf {

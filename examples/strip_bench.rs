@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use batty::supervise::{LogTail, Stripper};
+use batty::watch::{LogTail, Stripper};
 
 /// About 1 MiB of output shaped like a TUI agent's: colours, cursor moves, titles, spinners.
 fn sample() -> Vec<u8> {

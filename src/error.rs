@@ -44,7 +44,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<crate::board::BoardError>()
             || cause.is::<crate::tmux::TmuxError>()
             || cause.is::<crate::worktree::WorktreeError>()
-            || cause.is::<crate::run::session::SessionError>()
+            || cause.is::<crate::session::tag::SessionError>()
             || cause.is::<crate::merge::MergeError>()
     });
     if user { 1 } else { 2 }

@@ -8,17 +8,17 @@ pub mod board;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod merge;
 pub mod paths;
 pub mod proc;
-pub mod run;
+pub mod session;
 pub mod status;
-pub mod supervise;
+pub mod supervisor;
 pub mod tmux;
+pub mod watch;
 pub mod worktree;
 
 /// Parses the command line, runs the command and returns the process exit code:

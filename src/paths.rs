@@ -126,14 +126,63 @@ impl Project {
     pub fn event_log(&self, phase: &str, agent: &str) -> PathBuf {
         self.logs_dir(phase).join(format!("{agent}.events.log"))
     }
+
+    // The layout of `.batty/run/`: one folder per phase that has run, holding everything a
+    // run keeps between commands. Every path under it is built here and nowhere else.
+
+    /// `.batty/run/`.
     pub fn run_dir(&self) -> PathBuf {
         self.batty_dir().join("run")
     }
-    pub fn run_state(&self, phase: &str) -> PathBuf {
-        self.run_dir().join(format!("{phase}.json"))
+    /// `.batty/run/<phase>/`.
+    pub fn phase_run_dir(&self, phase: &str) -> PathBuf {
+        self.run_dir().join(phase)
     }
+    /// The run state written by `batty work`: agents, worktrees, branches.
+    pub fn run_state(&self, phase: &str) -> PathBuf {
+        self.phase_run_dir(phase).join("state.json")
+    }
+    /// The supervisor's lock: one supervisor per board.
     pub fn run_lock(&self, phase: &str) -> PathBuf {
-        self.run_dir().join(format!("{phase}.lock"))
+        self.phase_run_dir(phase).join("supervisor.lock")
+    }
+    /// The supervisor's live snapshot, read by `batty status` and the status line.
+    pub fn status_file(&self, phase: &str) -> PathBuf {
+        self.phase_run_dir(phase).join("status.json")
+    }
+    /// The merge queue.
+    pub fn merge_queue_file(&self, phase: &str) -> PathBuf {
+        self.phase_run_dir(phase).join("merge.json")
+    }
+    /// The merge worker's record of the attempt in flight.
+    pub fn merge_journal(&self, phase: &str) -> PathBuf {
+        self.phase_run_dir(phase).join("merge-inflight.json")
+    }
+    /// Touched by tmux's `pane-died` hook.
+    pub fn died_marker(&self, phase: &str) -> PathBuf {
+        self.phase_run_dir(phase).join("died")
+    }
+    /// `.batty/run/<phase>/agents/`: the agents' own state reports.
+    pub fn reports_dir(&self, phase: &str) -> PathBuf {
+        self.phase_run_dir(phase).join("agents")
+    }
+    /// Where `batty agent-status` appends an agent's reports.
+    pub fn report_file(&self, phase: &str, agent: &str) -> PathBuf {
+        self.reports_dir(phase).join(format!("{agent}.status"))
+    }
+
+    /// Phases that have run here (a run state exists), sorted.
+    pub fn phases_that_ran(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.run_dir()) else {
+            return Vec::new();
+        };
+        let mut phases: Vec<String> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|p| validate_phase(p).is_ok() && self.run_state(p).is_file())
+            .collect();
+        phases.sort();
+        phases
     }
 }
 

@@ -1,5 +1,5 @@
 //! The live status of a phase: what the supervisor knows about each agent and the merge queue.
-//! The supervisor writes it to `.batty/run/<phase>.status.json` (atomically) whenever it
+//! The supervisor writes it to `.batty/run/<phase>/status.json` (atomically) whenever it
 //! changes; `batty status` and the tmux status bar read it.
 
 use std::collections::BTreeMap;

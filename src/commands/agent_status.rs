@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::paths::Project;
-use crate::supervise::report::{self, Report, ReportedState};
+use crate::watch::report::{self, Report, ReportedState};
 
 /// Report this agent's state to the supervisor: idle, busy or asking.
 ///

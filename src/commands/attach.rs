@@ -17,7 +17,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&project.config_file())?;
     let tmux = Tmux::from_config(&config.tmux);
     let name = session_name(&args.phase);
-    let Some(id) = crate::run::session::find(&tmux, &project, &args.phase)? else {
+    let Some(id) = crate::session::tag::find(&tmux, &project, &args.phase)? else {
         return Err(user_hint(
             format!("no session `{name}` is running"),
             format!("start it with `batty work {}`", args.phase),

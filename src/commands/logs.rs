@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::user_hint;
 use crate::paths::{validate_agent, validate_phase};
-use crate::run::RunState;
+use crate::session::RunState;
 
 /// Show an agent's event log: what the supervisor did and saw (tasks, answers, states).
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::user_hint;
 use crate::paths::{Project, session_name, validate_phase};
-use crate::run::RunState;
+use crate::session::RunState;
 use crate::status::PhaseStatus;
 use crate::tmux::Tmux;
 
@@ -55,7 +55,7 @@ struct AgentReport {
 }
 
 fn status_path(project: &Project, phase: &str) -> std::path::PathBuf {
-    project.run_dir().join(format!("{phase}.status.json"))
+    project.status_file(phase)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -212,16 +212,5 @@ fn bar(project: &Project, phase: &str) -> String {
 
 /// Phases with a run state file, sorted.
 fn phases_that_ran(project: &Project) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(project.run_dir()) else {
-        return Vec::new();
-    };
-    let mut phases: Vec<String> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.ends_with(".status.json"))
-        .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
-        .filter(|p| validate_phase(p).is_ok())
-        .collect();
-    phases.sort();
-    phases
+    project.phases_that_ran()
 }

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::error::user_hint;
 use crate::paths::{agent_branch, session_name, validate_agent, validate_phase};
-use crate::run::RunState;
+use crate::session::RunState;
 use crate::tmux::Tmux;
 use crate::worktree::Repo;
 
@@ -77,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let name = session_name(phase);
-    match crate::run::session::find(&tmux, &project, phase)? {
+    match crate::session::tag::find(&tmux, &project, phase)? {
         Some(id) => {
             tmux.kill_session(&id)?;
             println!("stopped session `{name}`");
@@ -94,10 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for (path, branch, _) in &agents {
             repo.remove(path, branch, &entries)?;
         }
-        for file in [
-            project.run_state(phase),
-            project.run_dir().join(format!("{phase}.status.json")),
-        ] {
+        for file in [project.run_state(phase), project.status_file(phase)] {
             match std::fs::remove_file(&file) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

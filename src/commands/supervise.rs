@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::io::Write;
 
-use crate::run::supervisor::{self, Options, Row, View};
 use crate::status::PhaseStatus;
+use crate::supervisor::{self, Options, Row, View};
 
 /// Watch the agents of a phase and hand them the board's tasks (started by `batty work`).
 #[derive(Debug, clap::Args)]

@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use crate::config::Config;
 use crate::error::{user, user_hint};
 use crate::paths::{Project, validate_agent, validate_phase};
-use crate::run::RunState;
-use crate::run::apply::{self, Context};
-use crate::run::plan::{self, Request, WorktreeStep, World};
+use crate::session::RunState;
+use crate::session::apply::{self, Context};
+use crate::session::plan::{self, Request, WorktreeStep, World};
 use crate::status::PhaseStatus;
 use crate::tmux::Tmux;
 use crate::worktree::Repo;
@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .parallel
         .or_else(|| state.as_ref().map(|s| s.parallel).filter(|&n| n > 0))
         .unwrap_or(1);
-    let session = match crate::run::session::find(&tmux, &project, phase)? {
+    let session = match crate::session::tag::find(&tmux, &project, phase)? {
         Some(id) => {
             let mut panes = tmux.list_panes_session(&id)?;
             // tmux can be slow to notice (or, seen with 3.3a, miss) that a pane's program
@@ -125,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .filter(|b| validate_agent(b).is_ok())
             .collect(),
         folders: agent_folders(&project, phase),
-        status: PhaseStatus::load(&project.run_dir().join(format!("{phase}.status.json"))),
+        status: PhaseStatus::load(&project.status_file(phase)),
     };
     let request = Request {
         phase: phase.to_owned(),

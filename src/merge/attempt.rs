@@ -26,7 +26,7 @@ pub struct MergeCtx {
     pub gate_timeout: Duration,
     /// Where `merge-<task>.log` files go: `.batty/logs/<phase>/`.
     pub logs_dir: PathBuf,
-    /// `.batty/run/<phase>.merge-inflight.json`.
+    /// `.batty/run/<phase>/merge-inflight.json`.
     pub journal: PathBuf,
 }
 
@@ -45,9 +45,7 @@ impl MergeCtx {
             gate: config.gate.clone().filter(|g| !g.trim().is_empty()),
             gate_timeout: config.gate_timeout,
             logs_dir: project.logs_dir(phase),
-            journal: project
-                .run_dir()
-                .join(format!("{phase}.merge-inflight.json")),
+            journal: project.merge_journal(phase),
         }
     }
 

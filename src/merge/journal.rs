@@ -1,4 +1,4 @@
-//! The in-flight record of the running merge (`.batty/run/<phase>.merge-inflight.json`),
+//! The in-flight record of the running merge (`.batty/run/<phase>/merge-inflight.json`),
 //! written by the merge worker before each step that outlives a crash: the gate's process
 //! group (so recovery can end it) and the candidate commit just before the target moves
 //! (so recovery can tell whether the task landed).

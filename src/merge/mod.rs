@@ -29,9 +29,9 @@ pub use queue::{EntryState, MergeEntry, MergeQueue, NextStep, retries_exhausted}
 pub use recover::{Recovered, recover};
 pub use sync::{SyncOutcome, sync_agent_worktree};
 
-/// The merge queue file of a phase: `.batty/run/<phase>.merge.json`.
+/// The merge queue file of a phase: `.batty/run/<phase>/merge.json`.
 pub fn queue_file(project: &crate::paths::Project, phase: &str) -> PathBuf {
-    project.run_dir().join(format!("{phase}.merge.json"))
+    project.merge_queue_file(phase)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! The merge queue of a phase: a FIFO of finished tasks and what became of their merges,
-//! persisted atomically in `.batty/run/<phase>.merge.json`.
+//! persisted atomically in `.batty/run/<phase>/merge.json`.
 //!
 //! Two processes change it: the supervisor (push, outcomes) and `batty merge --retry`. Both go
 //! through [`MergeQueue::update`], which holds an advisory lock on `<file>.lock` across

@@ -1,0 +1,365 @@
+//! Carries out a `batty work` plan: the session and supervisor window, then each agent's
+//! worktree, setup and window in its own thread (git checkouts are the slow part). A failing
+//! agent is reported and skipped; the others start.
+
+use super::plan::{
+    AgentPlan, PaneStep, Plan, SUPERVISOR_WINDOW, SupervisorStep, WindowStep, WorktreeStep,
+};
+use super::state::{AgentRecord, RunStateError};
+use crate::config::Config;
+use crate::paths::Project;
+use crate::proc::shell_word;
+use crate::tmux::{PaneSpec, Tmux, TmuxError, WindowSetup, escape_format};
+use crate::worktree::{Repo, Spec, WorktreeEntry, WorktreeError};
+
+/// Rows of the log pane under each executor.
+pub const LOG_PANE_LINES: u32 = 10;
+
+/// Variables removed from agent panes: tmux sets `TMUX`/`TMUX_PANE` in every pane, and
+/// `CLAUDECODE` (inherited when batty runs inside Claude Code) makes Claude Code refuse to
+/// start.
+pub const STRIPPED_ENV: &[&str] = &["CLAUDECODE", "TMUX", "TMUX_PANE"];
+
+/// Everything [`apply`] needs besides the plan.
+pub struct Context<'a> {
+    pub project: &'a Project,
+    pub config: &'a Config,
+    pub tmux: &'a Tmux,
+    pub repo: &'a Repo,
+    pub worktrees: &'a [WorktreeEntry],
+    /// This batty binary, for the supervisor, log panes and log writer.
+    pub exe: String,
+    /// Agent kind and the shell command that starts it, for executors (re)started now.
+    pub kind: String,
+    pub agent_command: String,
+    /// Branch new worktrees start from.
+    pub base: String,
+    /// Passed on to `batty supervise`.
+    pub exit_when_done: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    #[error(transparent)]
+    State(#[from] RunStateError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Worktree(#[from] WorktreeError),
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+}
+
+/// What happened, for the command to show.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// `(agent, note)`; the agent is empty for session-wide notes.
+    pub notes: Vec<(String, String)>,
+    pub failures: Vec<(String, AgentError)>,
+}
+
+/// Carries out `plan` and saves the resulting run state (also when some agents failed).
+pub fn apply(ctx: &Context<'_>, plan: &mut Plan) -> Result<Report, ApplyError> {
+    let mut report = Report::default();
+    let phase = plan.phase.clone();
+    let supervisor = supervisor_spec(ctx, &phase);
+    let keep = WindowSetup {
+        remain_on_exit: true,
+        pipe_to: None,
+    };
+    let session_id = match &plan.session_id {
+        Some(id) => id.clone(),
+        None => {
+            let created =
+                ctx.tmux
+                    .new_session(&plan.session_name, SUPERVISOR_WINDOW, &supervisor, &keep)?;
+            plan.state.supervisor_pane = Some(created.pane_id);
+            created.session_id
+        }
+    };
+    match &plan.supervisor {
+        SupervisorStep::WithSession | SupervisorStep::Keep(_) => {}
+        SupervisorStep::Respawn(pane) => {
+            ctx.tmux.respawn_pane(pane, &supervisor)?;
+            plan.state.supervisor_pane = Some(pane.clone());
+            report
+                .notes
+                .push((String::new(), "restarted the supervisor".into()));
+        }
+        SupervisorStep::Create { index } => {
+            let created =
+                ctx.tmux
+                    .new_window(&session_id, *index, SUPERVISOR_WINDOW, &supervisor, &keep)?;
+            plan.state.supervisor_pane = Some(created.pane_id);
+            report
+                .notes
+                .push((String::new(), "recreated the supervisor window".into()));
+        }
+    }
+    if let SupervisorStep::Keep(pane) = &plan.supervisor {
+        plan.state.supervisor_pane = Some(pane.clone());
+    }
+    plan.state.session_id = Some(session_id.clone());
+    set_status_line(ctx, &session_id, &phase)?;
+
+    for removal in &plan.removals {
+        if let Some(window) = &removal.window_id {
+            match ctx.tmux.kill_window(window) {
+                Ok(()) => {}
+                Err(e) if e.is_absent() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let parallel = plan.state.parallel;
+    for parked in plan.state.agents.iter_mut().skip(parallel) {
+        parked.window_id = None;
+        parked.executor_pane = None;
+        parked.log_pane = None;
+    }
+
+    let Plan { agents, state, .. } = plan;
+    let results: Vec<(String, Result<Vec<String>, AgentError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = agents
+            .iter()
+            .zip(state.agents.iter_mut())
+            .map(|(step, record)| {
+                let (sid, phase) = (&session_id, &phase);
+                scope.spawn(move || {
+                    let name = record.name.clone();
+                    (name, start_agent(ctx, phase, sid, step, record))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .expect("agent threads do not panic: errors are returned")
+            })
+            .collect()
+    });
+    for (name, result) in results {
+        match result {
+            Ok(notes) => report
+                .notes
+                .extend(notes.into_iter().map(|n| (name.clone(), n))),
+            Err(e) => {
+                let _ = crate::events::append(
+                    &ctx.project.event_log(&phase, &name),
+                    &format!("could not start: {e}"),
+                );
+                report.failures.push((name, e));
+            }
+        }
+    }
+    state.save(&ctx.project.run_state(&phase))?;
+    Ok(report)
+}
+
+fn start_agent(
+    ctx: &Context<'_>,
+    phase: &str,
+    session_id: &str,
+    step: &AgentPlan,
+    record: &mut AgentRecord,
+) -> Result<Vec<String>, AgentError> {
+    let mut notes = Vec::new();
+    if let WindowStep::Recreate { window_id, .. } = &step.window {
+        match ctx.tmux.kill_window(window_id) {
+            Ok(()) => {}
+            Err(e) if e.is_absent() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if step.worktree != WorktreeStep::Reuse {
+        let spec = Spec {
+            path: record.worktree.clone(),
+            branch: record.branch.clone(),
+            base: ctx.base.clone(),
+        };
+        // `Repo::ensure` serialises the git part itself (concurrent adds race).
+        let ensured = ctx.repo.ensure(
+            &spec,
+            ctx.worktrees,
+            step.worktree == WorktreeStep::Recreate,
+        )?;
+        notes.extend(ensured.notes);
+        if ensured.outcome.is_new() {
+            record.setup_done = false;
+        }
+    }
+    if !record.setup_done {
+        crate::worktree::copy_untracked(
+            ctx.repo.root(),
+            &record.worktree,
+            &ctx.config.worktree.copy,
+        )?;
+        if let Some(command) = &ctx.config.worktree.post_create {
+            let events = ctx.project.event_log(phase, &record.name);
+            match crate::worktree::post_create(&record.worktree, command) {
+                Ok(output) => {
+                    let output = crate::config::one_line(&output);
+                    let _ = crate::events::append(&events, &format!("post_create: {output}"));
+                    if !output.is_empty() {
+                        notes.push(format!("post_create: {output}"));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        record.setup_done = true;
+    }
+
+    let executor = executor_spec(ctx, phase, record);
+    let log = log_spec(ctx, phase, &record.name);
+    let pipe = pipe_command(ctx, phase, &record.name);
+    match &step.window {
+        WindowStep::Create { index } | WindowStep::Recreate { index, .. } => {
+            let setup = WindowSetup {
+                remain_on_exit: true,
+                pipe_to: Some(pipe),
+            };
+            let created =
+                ctx.tmux
+                    .new_window(session_id, *index, &record.name, &executor, &setup)?;
+            let log_pane = ctx
+                .tmux
+                .split_window(&created.pane_id, LOG_PANE_LINES, &log)?;
+            record.window_id = Some(created.window_id);
+            record.executor_pane = Some(created.pane_id);
+            record.log_pane = Some(log_pane);
+            record.kind = ctx.kind.clone();
+        }
+        WindowStep::Existing {
+            window_id,
+            executor: exec_step,
+            log: log_step,
+        } => {
+            let exec_pane = match exec_step {
+                PaneStep::Keep(p) => p.clone(),
+                PaneStep::Respawn(p) => {
+                    ctx.tmux.respawn_pane(p, &executor)?;
+                    ctx.tmux.pipe_pane(p, &pipe)?;
+                    record.kind = ctx.kind.clone();
+                    notes.push(format!("restarted executor pane {p}"));
+                    p.clone()
+                }
+                PaneStep::Split => unreachable!("a window always has an executor pane"),
+            };
+            let log_pane = match log_step {
+                PaneStep::Keep(p) => p.clone(),
+                PaneStep::Respawn(p) => {
+                    ctx.tmux.respawn_pane(p, &log)?;
+                    p.clone()
+                }
+                PaneStep::Split => ctx.tmux.split_window(&exec_pane, LOG_PANE_LINES, &log)?,
+            };
+            if record.kind != ctx.kind && matches!(exec_step, PaneStep::Keep(_)) {
+                notes.push(format!(
+                    "keeps running `{}`; restart it (`batty stop`) to switch to `{}`",
+                    record.kind, ctx.kind
+                ));
+            }
+            record.window_id = Some(window_id.clone());
+            record.executor_pane = Some(exec_pane);
+            record.log_pane = Some(log_pane);
+        }
+    }
+    Ok(notes)
+}
+
+fn supervisor_spec(ctx: &Context<'_>, phase: &str) -> PaneSpec {
+    let mut argv = vec![ctx.exe.clone(), "supervise".into(), phase.to_owned()];
+    if ctx.exit_when_done {
+        argv.push("--exit-when-done".into());
+    }
+    let env = std::env::var(crate::tmux::SOCKET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| vec![(crate::tmux::SOCKET_ENV.to_owned(), s)])
+        .unwrap_or_default();
+    PaneSpec {
+        cwd: ctx.project.root().to_owned(),
+        argv,
+        env,
+        // The supervisor keeps `TMUX`: with the default server, it names the server it runs in.
+        unset: vec!["CLAUDECODE".into()],
+    }
+}
+
+/// The executor pane: the agent's command through `sh -c`, in its worktree, with the batty
+/// variables set and the tmux/Claude Code ones removed.
+pub fn executor_spec(ctx: &Context<'_>, phase: &str, record: &AgentRecord) -> PaneSpec {
+    let board = ctx.project.board_dir(phase);
+    let mut env = vec![
+        ("BATTY_PHASE".to_owned(), phase.to_owned()),
+        ("BATTY_AGENT".to_owned(), record.name.clone()),
+        (
+            "BATTY_BOARD".to_owned(),
+            board.to_string_lossy().into_owned(),
+        ),
+    ];
+    if let Some(port) = record.port {
+        env.push(("BATTY_PORT".to_owned(), port.to_string()));
+    }
+    PaneSpec {
+        cwd: record.worktree.clone(),
+        argv: vec!["sh".into(), "-c".into(), ctx.agent_command.clone()],
+        env,
+        unset: STRIPPED_ENV.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+fn log_spec(ctx: &Context<'_>, phase: &str, agent: &str) -> PaneSpec {
+    PaneSpec {
+        cwd: ctx.project.root().to_owned(),
+        argv: vec![
+            ctx.exe.clone(),
+            "logs".into(),
+            phase.to_owned(),
+            agent.to_owned(),
+            "--follow".into(),
+        ],
+        env: Vec::new(),
+        unset: STRIPPED_ENV.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// `batty log-writer <pty log> --max-bytes N`, which pipe-pane feeds the executor's output.
+fn pipe_command(ctx: &Context<'_>, phase: &str, agent: &str) -> String {
+    format!(
+        "exec {} log-writer {} --max-bytes {}",
+        shell_word(&ctx.exe),
+        shell_word(&ctx.project.pty_log(phase, agent).to_string_lossy()),
+        ctx.config.logs.max_bytes
+    )
+}
+
+/// The status line: `batty status <phase> --bar` every 2 s (the supervisor's snapshot when it
+/// has written one, else the phase and its agent count).
+fn set_status_line(ctx: &Context<'_>, session_id: &str, phase: &str) -> Result<(), TmuxError> {
+    let inner = format!(
+        "cd {} && {} status {} --bar",
+        shell_word(&ctx.project.root().to_string_lossy()),
+        shell_word(&ctx.exe),
+        shell_word(phase)
+    );
+    let right = format!("#({})", escape_format(&inner));
+    ctx.tmux.set_session_options(
+        session_id,
+        &[
+            ("status-right", &right),
+            (
+                super::tag::ROOT_OPTION,
+                &ctx.project.root().to_string_lossy(),
+            ),
+            ("status-right-length", "120"),
+            ("status-interval", "2"),
+        ],
+    )
+}

@@ -1,0 +1,21 @@
+//! The integration tests: one crate, a module per area, all driving the built `batty` binary
+//! against real git repositories and a private tmux server per test (see `common`).
+
+mod common;
+
+mod agent_status;
+mod board_concurrency;
+mod board_roundtrip;
+mod demo;
+mod demo_agent;
+mod init;
+mod merge_cli;
+mod merge_e2e;
+mod merge_queue;
+mod readme;
+mod supervise_e2e;
+mod task_cli;
+mod tmux_send;
+mod work_layout;
+mod work_rerun;
+mod worktree_new;
