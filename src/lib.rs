@@ -17,6 +17,7 @@ pub mod proc;
 pub mod session;
 pub mod status;
 pub mod supervisor;
+pub mod text;
 pub mod tmux;
 pub mod watch;
 pub mod worktree;
