@@ -85,11 +85,29 @@ pub struct SupervisorConfig {
     /// Quiet time after output before the screen is classified.
     #[serde(with = "humantime_serde")]
     pub silence: Duration,
-    /// Busy with no output this long = stuck.
+    /// Busy with no output this long while holding a task: interrupted, then restarted.
     #[serde(with = "humantime_serde")]
     pub stuck_after: Duration,
-    /// Reminders for an agent that goes idle with its task unfinished before it goes to review.
+    /// A task held this long is interrupted and its attempt counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub task_timeout: Duration,
+    /// Reminders for an agent that goes idle with its task unfinished before the attempt fails.
     pub max_retries: u32,
+    /// An agent idle with an unfinished task is reminded only after sitting idle this long.
+    #[serde(with = "humantime_serde")]
+    pub reminder_settle: Duration,
+    /// Failed attempts at one task (any agent, any cause) before it goes to review.
+    pub max_attempts: u32,
+    /// Restarts of one agent within `restart_window` before it is parked for a person.
+    pub max_restarts: u32,
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
+    /// Wait before restarting a dead agent; doubled for each restart in the window.
+    #[serde(with = "humantime_serde")]
+    pub restart_backoff: Duration,
+    /// After an interrupt, time an agent has to come back to its prompt before a restart.
+    #[serde(with = "humantime_serde")]
+    pub interrupt_grace: Duration,
     /// Time a person has to answer a question before the auto-answer is sent.
     #[serde(with = "humantime_serde")]
     pub answer_grace: Duration,
@@ -107,7 +125,14 @@ impl Default for SupervisorConfig {
         SupervisorConfig {
             silence: Duration::from_millis(300),
             stuck_after: Duration::from_secs(15 * 60),
+            task_timeout: Duration::from_secs(30 * 60),
             max_retries: 3,
+            reminder_settle: Duration::from_secs(10),
+            max_attempts: 3,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(10 * 60),
+            restart_backoff: Duration::from_secs(1),
+            interrupt_grace: Duration::from_secs(30),
             answer_grace: Duration::from_millis(1500),
             delivery_timeout: Duration::from_secs(5),
             escalate_command: None,

@@ -54,12 +54,32 @@ pub struct Answer {
 /// What a captured screen shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Screen {
-    /// Waiting for input at its prompt.
-    Ready,
-    /// Waiting for an answer; the question as shown, from its first line to the screen's end.
+    /// Input is ready: the prompt or composer is drawn and no dialog or menu is on screen.
+    Ready { composer: Composer },
+    /// Any dialog, menu or question waiting for an answer, whatever its choice markers; the
+    /// question as shown, from its first line to the screen's end.
     Question(String),
-    /// Anything else: working, or a screen the adapter does not know.
+    /// A busy marker is on screen: the agent is working.
     Busy,
+    /// Nothing recognised (starting up, drawing, working without a marker): not ready, not
+    /// known busy.
+    Unknown,
+}
+
+/// What is typed at the prompt but not yet sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Composer {
+    Empty,
+    Text(String),
+    /// The adapter cannot tell.
+    Unknown,
+}
+
+impl Screen {
+    /// Ready with nothing typed (or nothing the adapter can see).
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Screen::Ready { .. })
+    }
 }
 
 /// Questions longer than this are cut (they go into logs and the status line).
@@ -82,6 +102,10 @@ pub struct Adapter {
     /// Replies to routine questions, adapter defaults first, then the config's; first match
     /// wins.
     pub answers: Vec<Answer>,
+    /// The prompt text that starts the input line, when text typed after it is the composer.
+    pub prompt: Option<String>,
+    /// Keys that interrupt the agent's current work (tmux key names).
+    pub interrupt: Vec<String>,
 }
 
 impl Adapter {
@@ -93,7 +117,7 @@ impl Adapter {
             lines.pop();
         }
         if lines.is_empty() {
-            return Screen::Busy;
+            return Screen::Unknown;
         }
         if let Some(q) = self.question.as_ref().and_then(|m| m.find(&lines)) {
             return Screen::Question(tidy_question(&q));
@@ -101,10 +125,25 @@ impl Adapter {
         if self.busy.as_ref().is_some_and(|m| m.find(&lines).is_some()) {
             return Screen::Busy;
         }
-        if self.ready.find(&lines).is_some() {
-            return Screen::Ready;
+        if let Some(line) = self.ready.find(&lines) {
+            return Screen::Ready {
+                composer: self.composer(&line),
+            };
         }
-        Screen::Busy
+        Screen::Unknown
+    }
+
+    /// What the prompt line holds after the prompt, when the adapter knows its prompt.
+    fn composer(&self, line: &str) -> Composer {
+        let Some(prompt) = &self.prompt else {
+            return Composer::Unknown;
+        };
+        match line.trim_end().strip_prefix(prompt.as_str()) {
+            Some(rest) if rest.trim().is_empty() => Composer::Empty,
+            Some(rest) => Composer::Text(rest.trim().to_owned()),
+            None if line.trim_end() == prompt.trim_end() => Composer::Empty,
+            None => Composer::Unknown,
+        }
     }
 
     /// The reply for `question`, if a rule matches it.
@@ -162,16 +201,23 @@ mod tests {
                     reply: "never reached".into(),
                 },
             ],
+            prompt: Some("t>".into()),
+            interrupt: vec!["C-c".into()],
         }
     }
 
     #[test]
     fn ready_uses_the_last_non_empty_line() {
         let a = adapter();
-        assert_eq!(a.classify("output\nt>\n\n\n"), Screen::Ready);
-        assert_eq!(a.classify("t>\nmore output\n"), Screen::Busy);
-        assert_eq!(a.classify(""), Screen::Busy);
-        assert_eq!(a.classify("\n\n"), Screen::Busy);
+        assert_eq!(
+            a.classify("output\nt>\n\n\n"),
+            Screen::Ready {
+                composer: Composer::Empty
+            }
+        );
+        assert_eq!(a.classify("t>\nmore output\n"), Screen::Unknown);
+        assert_eq!(a.classify(""), Screen::Unknown);
+        assert_eq!(a.classify("\n\n"), Screen::Unknown);
     }
 
     #[test]
@@ -182,7 +228,7 @@ mod tests {
             Screen::Question("Continue? [y/n]".into())
         );
         // Answered (the reply is echoed after it): no longer a question.
-        assert_eq!(a.classify("Continue? [y/n] y\n"), Screen::Busy);
+        assert_eq!(a.classify("Continue? [y/n] y\n"), Screen::Unknown);
     }
 
     #[test]
@@ -191,7 +237,9 @@ mod tests {
         assert_eq!(a.classify("working (esc to interrupt)\nt>\n"), Screen::Busy);
         assert_eq!(
             a.classify("working (esc to interrupt)\n1\n2\n3\nt>\n"),
-            Screen::Ready,
+            Screen::Ready {
+                composer: Composer::Empty
+            },
             "the marker scrolled out of the tail"
         );
     }

@@ -79,6 +79,8 @@ pub fn builtin(kind: &str, batty_exe: &Path) -> Option<Adapter> {
                 DIALOG_LINES,
             )),
             busy: Some(tail(r"(?i)esc to interrupt", 12)),
+            prompt: None,
+            interrupt: vec!["Escape".into()],
             answers: vec![answer(
                 r"(?s)(?:Do you trust the files in this folder\?|Is this a project you created or one you trust\?).*\n[\s│]*❯\s*\d+\.\s*Yes, (?:proceed|I trust this folder)",
                 "",
@@ -93,6 +95,8 @@ pub fn builtin(kind: &str, batty_exe: &Path) -> Option<Adapter> {
                 DIALOG_LINES,
             )),
             busy: Some(tail(r"(?i)esc to interrupt", 12)),
+            prompt: None,
+            interrupt: vec!["Escape".into()],
             answers: vec![answer(
                 r"(?s)Do you trust the contents of this directory\?.*\n\s*›\s*\d+\.\s*Yes, continue",
                 "",
@@ -104,6 +108,8 @@ pub fn builtin(kind: &str, batty_exe: &Path) -> Option<Adapter> {
             ready: last_line(r"^(?:[\w-]+ )*[\w-]*>\s*$"),
             question: Some(last_line(r"\(Y\)es/\(N\)o.*\[(?:Yes|No)\]:\s*$")),
             busy: None,
+            prompt: None,
+            interrupt: vec!["C-c".into()],
             answers: vec![
                 answer(r"^Add \S+ to \.gitignore", "y"),
                 answer(r"^Add file to the chat\?", "y"),
@@ -117,9 +123,11 @@ pub fn builtin(kind: &str, batty_exe: &Path) -> Option<Adapter> {
                 "{} demo-agent",
                 crate::proc::shell_word(&batty_exe.to_string_lossy())
             ),
-            ready: last_line(r"^demo>\s*$"),
+            ready: last_line(r"^demo>"),
             question: Some(last_line(r"\[y/n\]\s*$")),
             busy: None,
+            prompt: Some("demo>".into()),
+            interrupt: vec!["C-c".into()],
             answers: vec![answer(r"^Continue\? \[y/n\]", "y")],
         },
         _ => return None,
@@ -140,6 +148,8 @@ fn custom(kind: &str, c: &AgentConfig) -> Result<Adapter, AgentError> {
         question: Some(last_line(r"(?i)(?:\[y/n\]|\(y/n\)|\(yes/no\))\s*[:?]?\s*$")),
         busy: None,
         answers: Vec::new(),
+        prompt: None,
+        interrupt: vec!["C-c".into()],
     })
 }
 
@@ -201,7 +211,7 @@ fn answer(pattern: &str, reply: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::Screen;
+    use crate::agent::{Composer, Screen};
 
     fn get(kind: &str) -> Adapter {
         resolve(kind, &Config::default(), Path::new("/opt/batty bin/batty")).unwrap()
@@ -267,7 +277,7 @@ agents:
 
         let claude = resolve("claude", &config, Path::new("b")).unwrap();
         assert_eq!(claude.command, "claude --model opus");
-        assert_eq!(claude.classify("x\nREADY\n"), Screen::Ready);
+        assert_eq!(claude.classify("x\nREADY\n"), Screen::Ready { composer: Composer::Unknown });
     }
 
     #[test]
@@ -285,7 +295,7 @@ agents:
         let config = Config::parse(Path::new("c.yml"), text).unwrap();
         let bot = resolve("mybot", &config, Path::new("b")).unwrap();
         assert_eq!(bot.command, "mybot --flag");
-        assert_eq!(bot.classify("hi\nmybot>"), Screen::Ready);
+        assert_eq!(bot.classify("hi\nmybot>"), Screen::Ready { composer: Composer::Unknown });
         assert_eq!(bot.classify("hi\n$"), Screen::Busy);
         let q = bot.classify("Continue? [y/n]");
         assert_eq!(bot.answer_for(question(&q)), Some("y"));
@@ -300,7 +310,12 @@ agents:
     #[test]
     fn demo_screens() {
         let demo = get("demo");
-        assert_eq!(demo.classify("demo> \n\n"), Screen::Ready);
+        assert_eq!(
+            demo.classify("demo> \n\n"),
+            Screen::Ready {
+                composer: Composer::Empty
+            }
+        );
         assert_eq!(
             demo.classify("demo> Task #1: x\nworking on #1\n"),
             Screen::Busy
@@ -321,7 +336,7 @@ agents:
 ╰──────────────────────────────────────╯
   ? for shortcuts
 ";
-        assert_eq!(claude.classify(idle_boxed), Screen::Ready);
+        assert_eq!(claude.classify(idle_boxed), Screen::Ready { composer: Composer::Unknown });
         let idle_new = "\
 ● Done: the tests pass.
 
@@ -330,7 +345,7 @@ agents:
 ────────────────────────────────────────
   ⏵⏵ accept edits on (shift+tab to cycle)
 ";
-        assert_eq!(claude.classify(idle_new), Screen::Ready);
+        assert_eq!(claude.classify(idle_new), Screen::Ready { composer: Composer::Unknown });
         let working = "\
 ✻ Thinking… (12s · ↑ 1.2k tokens · esc to interrupt)
 
@@ -402,7 +417,7 @@ agents:
 
   100% context left · ? for shortcuts
 ";
-        assert_eq!(codex.classify(idle), Screen::Ready);
+        assert_eq!(codex.classify(idle), Screen::Ready { composer: Composer::Unknown });
         let working = "\
 • Working (12s • esc to interrupt)
 
@@ -446,7 +461,9 @@ agents:
         for prompt in ["> ", ">", "diff> ", "architect multi> ", "ask>"] {
             assert_eq!(
                 aider.classify(&format!("out\n{prompt}\n")),
-                Screen::Ready,
+                Screen::Ready {
+                    composer: Composer::Unknown
+                },
                 "{prompt}"
             );
         }

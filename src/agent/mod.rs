@@ -7,6 +7,6 @@ mod builtin;
 pub mod demo;
 mod message;
 
-pub use adapter::{Adapter, Answer, Matcher, Scope, Screen};
+pub use adapter::{Adapter, Answer, Composer, Matcher, Scope, Screen};
 pub use builtin::{AgentError, BUILTIN_KINDS, builtin, resolve};
 pub use message::TaskMessage;

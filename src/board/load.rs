@@ -91,6 +91,83 @@ impl Board {
     pub fn is_terminal(&self, status: &str) -> bool {
         self.config.is_terminal(status)
     }
+
+    // The pieces `index.rs` keeps the board current with, one file at a time.
+
+    pub(super) fn empty(config: BoardConfig) -> Board {
+        Board {
+            config,
+            tasks: Vec::new(),
+            by_id: HashMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub(super) fn position_of_path(&self, path: &Path) -> Option<usize> {
+        self.tasks.iter().position(|t| t.path() == path)
+    }
+
+    pub(super) fn position_of_id(&self, id: u64) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
+    pub(super) fn remove_at(&mut self, i: usize) -> Task {
+        let task = self.tasks.remove(i);
+        if self.by_id.get(&task.id) == Some(&i) {
+            self.by_id.remove(&task.id);
+        }
+        for at in self.by_id.values_mut() {
+            if *at > i {
+                *at -= 1;
+            }
+        }
+        // Another file with the same id (skipped as a duplicate) may hold it now.
+        if let Some(j) = self.tasks.iter().position(|t| t.id == task.id) {
+            self.by_id.insert(task.id, j);
+        }
+        task
+    }
+
+    /// Inserts in file name order; the first file by name keeps an id two files claim.
+    pub(super) fn insert_sorted(&mut self, task: Task) {
+        let at = self
+            .tasks
+            .partition_point(|t| t.file_name() < task.file_name());
+        for i in self.by_id.values_mut() {
+            if *i >= at {
+                *i += 1;
+            }
+        }
+        match self.by_id.get(&task.id) {
+            Some(&other) if other < at => {}
+            _ => {
+                self.by_id.insert(task.id, at);
+            }
+        }
+        self.tasks.insert(at, task);
+    }
+
+    /// Many tasks at once (in any order): sorted and indexed once.
+    pub(super) fn insert_all(&mut self, mut tasks: Vec<Task>) {
+        self.tasks.append(&mut tasks);
+        self.tasks.sort_by(|a, b| a.file_name().cmp(b.file_name()));
+        self.reindex();
+    }
+
+    pub(super) fn replace_at(&mut self, i: usize, task: Task) -> Task {
+        std::mem::replace(&mut self.tasks[i], task)
+    }
+
+    pub(super) fn problems_mut(&mut self) -> &mut Vec<Problem> {
+        &mut self.problems
+    }
+
+    fn reindex(&mut self) {
+        self.by_id.clear();
+        for (i, t) in self.tasks.iter().enumerate() {
+            self.by_id.entry(t.id).or_insert(i);
+        }
+    }
 }
 
 /// The `*.md` files of the task folder, sorted by name (a missing folder is an empty board).

@@ -10,6 +10,7 @@ mod config;
 pub mod discover;
 mod encode;
 mod frontmatter;
+pub mod index;
 mod load;
 pub mod ops;
 mod ready;

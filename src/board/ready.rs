@@ -16,7 +16,7 @@ impl Board {
         let mut ready: Vec<&Task> = self
             .tasks()
             .iter()
-            .filter(|t| self.not_ready_reason(t, statuses, now).is_none())
+            .filter(|t| self.is_ready(t, statuses, now))
             .collect();
         let config = self.config();
         ready.sort_by(|a, b| {
@@ -38,6 +38,19 @@ impl Board {
                 })
         });
         ready
+    }
+
+    /// Whether `task` may be dispatched now: [`Board::not_ready_reason`] without the reason,
+    /// cheap enough to ask of every task on every board change.
+    pub fn is_ready(&self, task: &Task, statuses: &[String], now: &Timestamp) -> bool {
+        statuses.contains(&task.status)
+            && !task.blocked
+            && !task.is_claimed(now, self.config().claim_timeout)
+            && task
+                .depends_on
+                .iter()
+                .filter_map(|id| self.task(*id))
+                .all(|dep| self.is_terminal(&dep.status))
     }
 
     /// Why `task` is not ready (`None` when it is).

@@ -1,11 +1,22 @@
 //! The supervisor: watches every agent of a phase, hands them the board's tasks, answers
 //! routine questions, revives agents that die, and feeds finished work to the merge queue.
+//!
+//! - [`core::Core`] decides: its state, one [`event::Event`] and the time in, [`event::Effect`]s
+//!   out, no I/O (`work.rs`, `life.rs` and `questions.rs` hold its concerns);
+//! - `driver` runs it: the `select!` loop that turns tmux, the file watcher, pane exits and the
+//!   merge worker into events and carries out the effects.
 
-mod agents;
-pub mod dispatch;
-pub mod driver;
-mod git;
-mod merge;
-pub mod tracker;
+pub mod agent;
+pub mod core;
+pub mod event;
+mod life;
+mod questions;
+pub mod settings;
+mod work;
 
-pub use driver::{Options, Row, Summary, SuperviseError, View, supervise};
+#[cfg(test)]
+mod core_tests;
+#[cfg(test)]
+mod sim;
+
+pub use settings::Settings;

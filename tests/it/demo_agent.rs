@@ -279,7 +279,7 @@ fn pasted_into_a_tmux_pane() {
     let screen = |sb: &Sandbox| sb.tmux(["capture-pane", "-p", "-t", &pane]);
     let deadline = Duration::from_secs(10);
     wait_until("the demo prompt", deadline, || {
-        (demo.classify(&screen(&sb)) == Screen::Ready).then_some(())
+        demo.classify(&screen(&sb)).is_ready().then_some(())
     });
 
     let text = message(1, "Pasted task", "First line.\n\nSecond paragraph.");
@@ -301,7 +301,7 @@ fn pasted_into_a_tmux_pane() {
     sb.tmux(["send-keys", "-t", &pane, "Enter"]);
     wait_until("the commit", deadline, || {
         let s = screen(&sb);
-        (s.contains("committed #1") && demo.classify(&s) == Screen::Ready).then_some(())
+        (s.contains("committed #1") && demo.classify(&s).is_ready()).then_some(())
     });
     assert_eq!(log_subjects(&sb), ["Task #1: Pasted task", "initial"]);
 }
