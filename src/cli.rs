@@ -24,6 +24,7 @@ pub enum Command {
     Status(commands::status::Args),
     Logs(commands::logs::Args),
     Merge(commands::merge::Args),
+    Report(commands::report::Args),
     AgentStatus(commands::agent_status::Args),
     Demo(commands::demo::Args),
     #[command(hide = true)]

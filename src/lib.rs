@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod merge;
 pub mod paths;
 pub mod proc;
+pub mod record;
 pub mod session;
 pub mod status;
 pub mod supervisor;

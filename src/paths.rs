@@ -126,6 +126,10 @@ impl Project {
     pub fn event_log(&self, phase: &str, agent: &str) -> PathBuf {
         self.logs_dir(phase).join(format!("{agent}.events.log"))
     }
+    /// The phase's append-only record of every attempt (`docs/record.md`).
+    pub fn attempts_file(&self, phase: &str) -> PathBuf {
+        self.logs_dir(phase).join("attempts.jsonl")
+    }
 
     // The layout of `.batty/run/`: one folder per phase that has run, holding everything a
     // run keeps between commands. Every path under it is built here and nowhere else.

@@ -8,6 +8,7 @@ pub mod init;
 pub mod log_writer;
 pub mod logs;
 pub mod merge;
+pub mod report;
 pub mod status;
 pub mod stop;
 pub mod supervise;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Report(args) => report::run(args),
         Command::AgentStatus(args) => agent_status::run(args),
         Command::Supervise(args) => supervise::run(args),
         Command::DemoAgent(args) => demo_agent::run(args),

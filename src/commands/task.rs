@@ -220,11 +220,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     None => return Err(board::BoardError::NotFound { id: a.id, dir }.into()),
                 },
             };
+            let attempts = crate::record::show::for_task(&dir, a.id);
             if a.json {
-                return print_json(&TaskJson::new(task));
+                return print_json(&attempts.json(TaskJson::new(task)));
             }
             let mut out = std::io::stdout().lock();
             write_details(&mut out, task)?;
+            attempts.write(&mut out)?;
             Ok(())
         }
         TaskCommand::Move(a) => {
