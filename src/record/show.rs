@@ -81,9 +81,9 @@ impl TaskAttempts {
         }
     }
 
-    /// The text section: nothing when the task was never attempted.
+    /// The text section: nothing when the record has no attempt at the task.
     pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
-        if self.attempts.is_empty() && self.skipped == 0 {
+        if self.attempts.is_empty() {
             return Ok(());
         }
         writeln!(out)?;
@@ -123,7 +123,9 @@ fn line(a: &Attempt, secs: i64) -> String {
     if !a.files.is_empty() {
         let ins: u64 = a.files.iter().map(|f| f.insertions).sum();
         let del: u64 = a.files.iter().map(|f| f.deletions).sum();
-        out.push_str(&format!("  (+{ins} -{del} in {} files)", a.files.len()));
+        let n = a.files.len();
+        let files = if n == 1 { "file" } else { "files" };
+        out.push_str(&format!("  (+{ins} -{del} in {n} {files})"));
     }
     if let Some(error) = a.error.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
         let mut text: String = crate::text::one_line(error).chars().take(120).collect();
@@ -194,8 +196,8 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "\nattempts:\n\
-             \x20 1  otter  2026-05-28 20:26:40Z  30s  gate red  (+10 -2 in 1 files): test a\\nFAILED\\e[0m\n\
-             \x20 2  otter  2026-05-28 20:27:40Z  4m12s  merged as landed2  (+10 -2 in 1 files)\n"
+             \x20 1  otter  2026-05-28 20:26:40Z  30s  gate red  (+10 -2 in 1 file): test a\\nFAILED\\e[0m\n\
+             \x20 2  otter  2026-05-28 20:27:40Z  4m12s  merged as landed2  (+10 -2 in 1 file)\n"
         );
         let mut none = Vec::new();
         TaskAttempts::default().write(&mut none).unwrap();
