@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn numstat_counts_renames_and_binaries() {
-        let out = "3\t1\tsrc/a.rs\0-\t-\tlogo.png\00\t0\t\0old.txt\0new.txt\0";
+        let out = "3\t1\tsrc/a.rs\0-\t-\tlogo.png\0\x30\t0\t\0old.txt\0new.txt\0";
         let d = numstat_z(out);
         assert_eq!(d.files.len(), 3);
         assert_eq!(d.files[1].insertions, None);

@@ -149,7 +149,11 @@ mod tests {
         // `a` lands on main as an equal commit (a cherry-pick), not the same one.
         git(dir.path(), &["cherry-pick", &a]);
         let unlanded = r.unlanded("main", &before, &b).unwrap();
-        assert_eq!(unlanded, [b.clone()], "only the range, minus what landed");
+        assert_eq!(
+            unlanded,
+            std::slice::from_ref(&b),
+            "only the range, minus what landed"
+        );
         assert_eq!(r.unlanded("main", &start, &b).unwrap(), [before, b]);
         assert_eq!(r.unmerged_count("main", "agent").unwrap(), 2);
         let subjects = r.unlanded_subjects("main", "agent").unwrap();

@@ -3,14 +3,19 @@
 //!
 //! Two processes change it: the supervisor (push, outcomes) and `batty merge --retry`. Both go
 //! through [`MergeQueue::update`], which holds an advisory lock on `<file>.lock` across
-//! load-change-save, so neither loses the other's change.
+//! load-change-save, so neither loses the other's change. A merge attempt holds
+//! `<file>.attempt.lock` while it runs, so a reader can tell an entry still `merging` from one
+//! whose attempt ended without its outcome being recorded (a write that failed, a crash).
+//!
+//! Every landing is also kept, in a list never cut short, so counts of merged tasks are true.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::MergeError;
 use super::attempt::MergeOutcome;
+use super::{Fault, MergeError};
 
 /// Where an entry is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,8 +25,9 @@ pub enum EntryState {
     Waiting,
     /// The merge worker has it.
     Merging,
-    /// The last attempt failed (conflict, red gate, error); the task went back to its agent
-    /// or, past the retry limit, to review. A new push or `--retry` puts it back in line.
+    /// The last attempt failed (a conflict, a red gate: the task's fault); the task went back
+    /// to its agent or, past the retry limit, to review. A new push or `--retry` puts it back
+    /// in line.
     Failed,
     /// Its commits are on the target (or it had none to land).
     Merged,
@@ -50,9 +56,21 @@ pub struct MergeEntry {
     pub base: String,
     pub tip: String,
     pub state: EntryState,
-    /// Failed attempts (conflicts, red gates, errors) since the task was first queued or a
-    /// person last ran `batty merge --retry`.
+    /// Failed attempts (conflicts, red gates) since the task was first queued or a person
+    /// last ran `batty merge --retry`.
     pub attempts: u32,
+    /// Attempts in a row that batty's own machinery failed (disk, git, a lock): not the
+    /// task's fault, so not counted in `attempts`; they set how long to wait before the next.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub faults: u32,
+    /// When a waiting entry may be tried again (milliseconds since the Unix epoch), after a
+    /// failure of batty's own; `reason` says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
+    /// It was `merging` when its attempt ended without an outcome on record (a failed write,
+    /// a crash): recovery decides whether it landed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Why the last attempt did not land, or a note on how it landed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -73,22 +91,42 @@ pub enum NextStep {
     GiveUp { block_reason: String },
     /// The entry is waiting again: run the next attempt right away (target moved).
     RetryNow,
-    /// The entry is waiting again: try later, e.g. on the next event or a timer of a few
-    /// seconds (the main checkout is dirty). `reason` is worth showing once.
+    /// The entry is waiting again: try later, on a timer of a few seconds (the main checkout
+    /// is dirty, or batty's own machinery failed and the entry waits out its backoff).
+    /// `reason` is worth showing once.
     RetryLater { reason: String },
+}
+
+/// The record of one landing, kept for as long as the queue file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Landed {
+    pub task: u64,
+    /// The head of the range that landed.
+    pub head: String,
+    /// The target's new tip, `None` when nothing needed landing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// The queue of one phase.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeQueue {
     pub entries: Vec<MergeEntry>,
+    /// Every landing, oldest first; unlike `entries`, never cut short.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub landed: Vec<Landed>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many landed entries are kept for `--list` and status; older ones are dropped.
 const KEEP_MERGED: usize = 50;
 
 impl MergeQueue {
-    /// Reads the queue; a missing file is an empty queue.
+    /// Reads the queue; a missing file is an empty queue. An entry left `merging` by an
+    /// attempt that has ended comes back as waiting (and `interrupted`).
     pub fn load(path: &Path) -> Result<MergeQueue, MergeError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -100,10 +138,44 @@ impl MergeQueue {
                 });
             }
         };
-        serde_json::from_str(&text).map_err(|e| MergeError::Corrupt {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        let mut queue: MergeQueue =
+            serde_json::from_str(&text).map_err(|e| MergeError::Corrupt {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        if queue.entries.iter().any(|e| e.state == EntryState::Merging) {
+            queue.settle(attempt_running(path));
+        }
+        queue.backfill_landed();
+        Ok(queue)
+    }
+
+    /// With no attempt running, an entry still `merging` lost its outcome: it goes back in
+    /// line (at its place) and recovery decides whether it landed.
+    fn settle(&mut self, attempt_running: bool) {
+        if attempt_running {
+            return;
+        }
+        for e in &mut self.entries {
+            if e.state == EntryState::Merging {
+                e.state = EntryState::Waiting;
+                e.interrupted = true;
+                e.reason = Some("its last attempt ended before its outcome was recorded".into());
+            }
+        }
+    }
+
+    /// Queue files from before the landing record: their merged entries count too.
+    fn backfill_landed(&mut self) {
+        for e in &self.entries {
+            if e.state == EntryState::Merged && !self.landed.iter().any(|l| l.task == e.task) {
+                self.landed.push(Landed {
+                    task: e.task,
+                    head: e.tip.clone(),
+                    commit: e.candidate.clone(),
+                });
+            }
+        }
     }
 
     /// Writes the queue atomically (temp file and rename).
@@ -166,18 +238,43 @@ impl MergeQueue {
             tip: tip.to_owned(),
             state: EntryState::Waiting,
             attempts,
+            faults: 0,
+            retry_at_ms: None,
+            interrupted: false,
             reason: None,
             candidate: None,
         });
         self.trim_merged();
     }
 
-    /// The first entry in line, unless one is being merged (one merge at a time).
+    /// [`MergeQueue::next_waiting_at`] now.
     pub fn next_waiting(&self) -> Option<&MergeEntry> {
+        self.next_waiting_at(SystemTime::now())
+    }
+
+    /// The first entry in line, unless one is being merged (one merge at a time) or the first
+    /// waits out a backoff after a failure of batty's own (which would most likely fail the
+    /// entries behind it as well, and order matters: later work may build on it).
+    pub fn next_waiting_at(&self, now: SystemTime) -> Option<&MergeEntry> {
         if self.entries.iter().any(|e| e.state == EntryState::Merging) {
             return None;
         }
-        self.entries.iter().find(|e| e.state == EntryState::Waiting)
+        let first = self
+            .entries
+            .iter()
+            .find(|e| e.state == EntryState::Waiting)?;
+        match first.retry_at_ms {
+            Some(at) if at > unix_ms(now) => None,
+            _ => Some(first),
+        }
+    }
+
+    /// Distinct tasks that landed, from the record that is never cut short.
+    pub fn merged_count(&self) -> usize {
+        let mut tasks: Vec<u64> = self.landed.iter().map(|l| l.task).collect();
+        tasks.sort_unstable();
+        tasks.dedup();
+        tasks.len()
     }
 
     pub fn get(&self, task: u64) -> Option<&MergeEntry> {
@@ -196,6 +293,7 @@ impl MergeQueue {
         let e = self.entry_mut(task)?;
         e.state = EntryState::Merging;
         e.candidate = None;
+        e.interrupted = false;
         Ok(e.clone())
     }
 
@@ -210,6 +308,13 @@ impl MergeQueue {
         e.state = EntryState::Merged;
         e.candidate = new_tip.map(str::to_owned);
         e.reason = note;
+        e.clear_fault();
+        let landed = Landed {
+            task,
+            head: e.tip.clone(),
+            commit: e.candidate.clone(),
+        };
+        self.landed.push(landed);
         self.trim_merged();
         Ok(())
     }
@@ -221,6 +326,7 @@ impl MergeQueue {
         e.attempts += 1;
         e.reason = Some(reason);
         e.candidate = None;
+        e.clear_fault();
         Ok(e.attempts)
     }
 
@@ -231,7 +337,32 @@ impl MergeQueue {
         e.state = EntryState::Waiting;
         e.reason = reason;
         e.candidate = None;
+        e.clear_fault();
         Ok(())
+    }
+
+    /// batty's own machinery failed the attempt: back in line at its old place, not counted
+    /// against the task, tried again after [`backoff`]. Returns the reason shown.
+    pub fn mark_fault(
+        &mut self,
+        task: u64,
+        err: &MergeError,
+        now: SystemTime,
+    ) -> Result<String, MergeError> {
+        let e = self.entry_mut(task)?;
+        e.state = EntryState::Waiting;
+        e.candidate = None;
+        e.interrupted = false;
+        e.faults += 1;
+        let at = now + backoff(e.faults);
+        e.retry_at_ms = Some(unix_ms(at));
+        let clock = chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S");
+        let reason = format!(
+            "batty's own failure, not the task's (try {}; next at {clock}): {err}",
+            e.faults
+        );
+        e.reason = Some(reason.clone());
+        Ok(reason)
     }
 
     /// A person's `batty merge --retry`: a failed (or waiting) entry goes back in line with a
@@ -243,6 +374,7 @@ impl MergeQueue {
                 e.state = EntryState::Waiting;
                 e.attempts = 0;
                 e.reason = None;
+                e.clear_fault();
                 Ok(())
             }
             state => Err(MergeError::NotRetryable {
@@ -271,8 +403,7 @@ impl MergeQueue {
             .collect()
     }
 
-    /// Files an attempt's outcome and says what the supervisor does next. Conflicts, red gates
-    /// and errors count toward `max_retries`; a moved target or a dirty checkout do not.
+    /// [`MergeQueue::record_at`] now.
     pub fn record(
         &mut self,
         task: u64,
@@ -280,12 +411,29 @@ impl MergeQueue {
         target: &str,
         max_retries: u32,
     ) -> Result<NextStep, MergeError> {
-        let failed = |q: &mut MergeQueue, reason: String, message: String| {
+        self.record_at(task, outcome, target, max_retries, SystemTime::now())
+    }
+
+    /// Files an attempt's outcome and says what the supervisor does next. A conflict, a red
+    /// gate or a range that is gone are the task's and count toward `max_retries`; a moved
+    /// target or a dirty checkout only wait; any other error is batty's own and is retried
+    /// after a [`backoff`] without the task ever going back to its agent.
+    pub fn record_at(
+        &mut self,
+        task: u64,
+        outcome: &Result<MergeOutcome, MergeError>,
+        target: &str,
+        max_retries: u32,
+        now: SystemTime,
+    ) -> Result<NextStep, MergeError> {
+        let failed = |q: &mut MergeQueue, reason: String, message: String, kept: Option<&str>| {
             let attempts = q.mark_failed(task, reason.clone())?;
             if retries_exhausted(attempts, max_retries) {
-                Ok(NextStep::GiveUp {
-                    block_reason: format!("merge failed {attempts} times; last: {reason}"),
-                })
+                let mut block_reason = format!("merge failed {attempts} times; last: {reason}");
+                if let Some(kept) = kept {
+                    block_reason.push_str(&format!("; its commits are kept at `{kept}`"));
+                }
+                Ok(NextStep::GiveUp { block_reason })
             } else {
                 Ok(NextStep::SendBack { message })
             }
@@ -312,19 +460,23 @@ impl MergeQueue {
                 self.mark_waiting(task, Some(reason.clone()))?;
                 Ok(NextStep::RetryLater { reason })
             }
-            Ok(outcome @ MergeOutcome::Conflict { .. })
-            | Ok(outcome @ MergeOutcome::GateFailed { .. }) => {
+            Ok(outcome @ MergeOutcome::Conflict { kept, .. })
+            | Ok(outcome @ MergeOutcome::GateFailed { kept, .. }) => {
                 let reason = outcome.summary();
                 let message = send_back_message(task, outcome, target);
-                failed(self, reason, message)
+                failed(self, reason, message, kept.as_deref())
             }
-            Err(err) => {
+            Err(err) if err.fault() == Fault::Task => {
                 let reason = format!("merge error: {err}");
                 let message = format!(
                     "Task #{task} could not be merged into `{target}`: {err}. Check your branch, \
                      commit your work, then run `batty task done {task}` again."
                 );
-                failed(self, reason, message)
+                failed(self, reason, message, None)
+            }
+            Err(err) => {
+                let reason = self.mark_fault(task, err, now)?;
+                Ok(NextStep::RetryLater { reason })
             }
         }
     }
@@ -344,6 +496,82 @@ impl MergeQueue {
                 true
             }
         });
+    }
+}
+
+impl MergeEntry {
+    fn clear_fault(&mut self) {
+        self.faults = 0;
+        self.retry_at_ms = None;
+        self.interrupted = false;
+    }
+}
+
+/// How long an entry waits after its `faults`-th failure of batty's own in a row: 2 s,
+/// doubling, at most 5 minutes.
+pub fn backoff(faults: u32) -> Duration {
+    const FIRST: Duration = Duration::from_secs(2);
+    const MOST: Duration = Duration::from_secs(300);
+    let doublings = faults.saturating_sub(1).min(16);
+    FIRST.saturating_mul(1 << doublings).min(MOST)
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `<queue>.attempt.lock`: held by the merge attempt while it runs.
+pub(crate) fn attempt_lock_path(queue: &Path) -> PathBuf {
+    let mut name = queue.as_os_str().to_owned();
+    name.push(".attempt.lock");
+    PathBuf::from(name)
+}
+
+/// Held while an attempt runs; released however the attempt ends (a return, a panic
+/// unwinding, the process dying).
+pub(crate) struct AttemptLock {
+    _file: std::fs::File,
+}
+
+impl AttemptLock {
+    pub(crate) fn take(queue: &Path) -> Result<AttemptLock, MergeError> {
+        let path = attempt_lock_path(queue);
+        let io = |source| MergeError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(AttemptLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(MergeError::Busy { path }),
+            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+        }
+    }
+}
+
+/// True while some attempt holds the queue's attempt lock. When that cannot be told, an
+/// attempt is taken to be running: an entry then stays `merging` rather than run twice.
+fn attempt_running(queue: &Path) -> bool {
+    let path = attempt_lock_path(queue);
+    let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(f) => f,
+        // No attempt has ever run here.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => return true,
+    };
+    match file.try_lock() {
+        // Dropping the file releases it at once.
+        Ok(()) => false,
+        Err(_) => true,
     }
 }
 
@@ -371,19 +599,33 @@ fn list_files(files: &[String]) -> String {
 /// The text the agent gets when its task comes back.
 fn send_back_message(task: u64, outcome: &MergeOutcome, target: &str) -> String {
     match outcome {
-        MergeOutcome::Conflict { files } => format!(
+        MergeOutcome::Conflict { files, kept } => format!(
             "Task #{task} could not be merged: your commits conflict with `{target}` in {}. \
              Run `git rebase {target}`, resolve the conflicts keeping both changes, make sure \
-             the work is committed, then run `batty task done {task}` again.",
-            list_files(files)
+             the work is committed, then run `batty task done {task}` again.{}",
+            list_files(files),
+            kept_note(kept)
         ),
-        MergeOutcome::GateFailed { tail, status, log } => format!(
+        MergeOutcome::GateFailed {
+            tail,
+            status,
+            log,
+            kept,
+        } => format!(
             "Task #{task} was not merged: the merge gate failed ({status}) on your commits \
              applied to `{target}`. Last lines of {}:\n{tail}\nFix it (start with `git rebase \
-             {target}`), commit, then run `batty task done {task}` again.",
-            log.display()
+             {target}`), commit, then run `batty task done {task}` again.{}",
+            log.display(),
+            kept_note(kept)
         ),
         other => format!("Task #{task}: {}", other.summary()),
+    }
+}
+
+fn kept_note(kept: &Option<String>) -> String {
+    match kept {
+        Some(r) => format!(" The commits that were rejected are kept at `{r}`."),
+        None => String::new(),
     }
 }
 
@@ -430,6 +672,7 @@ mod tests {
         let mut q = q3();
         let conflict = Ok(MergeOutcome::Conflict {
             files: vec!["src/a.rs".into()],
+            kept: Some("refs/batty/v1/rejected/1-1".into()),
         });
         for round in 1..=3 {
             q.mark_merging(1).unwrap();
@@ -445,6 +688,10 @@ mod tests {
                     panic!("{step:?}")
                 };
                 assert!(block_reason.contains("3 times"), "{block_reason}");
+                assert!(
+                    block_reason.ends_with("its commits are kept at `refs/batty/v1/rejected/1-1`"),
+                    "{block_reason}"
+                );
             }
         }
         // Target moving is not a failure.
@@ -519,5 +766,145 @@ mod tests {
         }
         assert_eq!(q.entries.len(), KEEP_MERGED);
         assert_eq!(q.entries[0].task, 5);
+    }
+
+    fn git_error() -> MergeError {
+        let proc = crate::proc::Cmd::new("sh")
+            .args([
+                "-c",
+                "echo 'fatal: Unable to create index.lock: File exists' >&2; exit 128",
+            ])
+            .run()
+            .unwrap_err();
+        MergeError::Git(crate::git::Git::new("/r/.batty/worktrees/v1/.merge").err(proc))
+    }
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_to_five_minutes() {
+        let secs: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn machinery_faults_wait_out_a_backoff_and_never_go_to_the_agent() {
+        let mut q = q3();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for n in 1..=5 {
+            let now = t0 + Duration::from_secs(1000 * n);
+            q.mark_merging(1).unwrap();
+            let step = q.record_at(1, &Err(git_error()), "main", 3, now).unwrap();
+            let NextStep::RetryLater { reason } = step else {
+                panic!("try {n}: {step:?}")
+            };
+            assert!(
+                reason.starts_with("batty's own failure, not the task's"),
+                "{reason}"
+            );
+            assert!(reason.contains("index.lock"), "{reason}");
+            let e = q.get(1).unwrap();
+            assert_eq!(
+                (e.state, e.attempts, e.faults),
+                (EntryState::Waiting, 0, n as u32)
+            );
+            // Held back, with the entries behind it, until the backoff has passed.
+            assert!(q.next_waiting_at(now).is_none());
+            let due = now + backoff(n as u32);
+            assert!(q.next_waiting_at(due - Duration::from_millis(1)).is_none());
+            assert_eq!(q.next_waiting_at(due).unwrap().task, 1);
+        }
+        // The next real outcome clears the fault.
+        q.mark_merging(1).unwrap();
+        let step = q
+            .record_at(1, &Ok(MergeOutcome::NothingToMerge), "main", 3, t0)
+            .unwrap();
+        assert_eq!(step, NextStep::Landed);
+        let e = q.get(1).unwrap();
+        assert_eq!((e.faults, e.retry_at_ms), (0, None));
+        // A range that no longer exists is the task's: it goes back.
+        q.mark_merging(2).unwrap();
+        let gone = Err(MergeError::NoCommit {
+            sha: "abc".into(),
+            branch: "batty/v1/a".into(),
+        });
+        let step = q.record_at(2, &gone, "main", 3, t0).unwrap();
+        assert!(matches!(step, NextStep::SendBack { .. }), "{step:?}");
+        // A person's retry clears a backoff too.
+        q.mark_merging(3).unwrap();
+        q.record_at(3, &Err(git_error()), "main", 3, t0).unwrap();
+        q.retry(3).unwrap();
+        assert_eq!(q.get(3).unwrap().retry_at_ms, None);
+    }
+
+    #[test]
+    fn an_attempt_that_ended_unrecorded_is_not_left_merging() {
+        let mut q = q3();
+        q.mark_merging(2).unwrap();
+        let mut running = q.clone();
+        running.settle(true);
+        assert_eq!(running.get(2).unwrap().state, EntryState::Merging);
+        q.settle(false);
+        let e = q.get(2).unwrap();
+        assert_eq!((e.state, e.interrupted), (EntryState::Waiting, true));
+        assert_eq!(q.next_waiting().unwrap().task, 1, "it keeps its place");
+        q.mark_merging(2).unwrap();
+        assert!(!q.get(2).unwrap().interrupted);
+    }
+
+    #[test]
+    fn the_attempt_lock_tells_a_running_attempt_from_an_ended_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("merge.json");
+        let mut q = q3();
+        q.mark_merging(1).unwrap();
+        q.save(&path).unwrap();
+        assert!(!attempt_running(&path), "no attempt ever ran");
+        let lock = AttemptLock::take(&path).unwrap();
+        assert!(attempt_running(&path));
+        assert!(matches!(
+            AttemptLock::take(&path),
+            Err(MergeError::Busy { .. })
+        ));
+        assert_eq!(
+            MergeQueue::load(&path).unwrap().get(1).unwrap().state,
+            EntryState::Merging
+        );
+        drop(lock);
+        let loaded = MergeQueue::load(&path).unwrap();
+        assert_eq!(loaded.get(1).unwrap().state, EntryState::Waiting);
+        assert!(loaded.get(1).unwrap().interrupted);
+    }
+
+    #[test]
+    fn merged_count_comes_from_the_record_that_is_never_cut_short() {
+        let mut q = MergeQueue::default();
+        let n = KEEP_MERGED as u64 + 20;
+        for t in 0..n {
+            q.push(t, "a", "b", "x", &format!("tip{t}"));
+            q.mark_merged(t, Some("new"), None).unwrap();
+        }
+        // Landing a task twice (queued again by mistake) counts it once.
+        q.push(3, "a", "b", "x", "tip3b");
+        q.mark_merged(3, None, Some("no commits to land".into()))
+            .unwrap();
+        assert_eq!(q.entries.len(), KEEP_MERGED);
+        assert_eq!(q.merged_count(), n as usize);
+        assert_eq!(
+            q.landed[0],
+            Landed {
+                task: 0,
+                head: "tip0".into(),
+                commit: Some("new".into())
+            }
+        );
+        // A queue file from before the record still counts its merged entries.
+        let old: MergeQueue = serde_json::from_str(
+            r#"{"entries":[{"task":9,"agent":"a","branch":"b","base":"x","tip":"y","state":"merged","attempts":0}]}"#,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("merge.json");
+        old.save(&path).unwrap();
+        assert_eq!(MergeQueue::load(&path).unwrap().merged_count(), 1);
     }
 }
