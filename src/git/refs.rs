@@ -121,11 +121,8 @@ impl Git {
         }
     }
 
-    /// Deletes `name`; a ref that is already gone is fine.
+    /// Deletes `name`; a ref that is already gone is fine (git says so with exit 0).
     pub fn delete_ref(&self, name: &str) -> Result<(), GitError> {
-        if self.commit(name)?.is_none() {
-            return Ok(());
-        }
         self.run(["update-ref", "-d", name])?;
         Ok(())
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::git::{Git, Picked};
 
 use super::journal::Journal;
-use super::queue::{AttemptLock, MergeEntry};
+use super::lock::AttemptLock;
+use super::queue::MergeEntry;
 use super::{MergeError, disk, gate, refs};
 
 /// Everything an attempt needs to know, cheap to clone onto the worker thread.

@@ -7,7 +7,7 @@ use crate::git::Git;
 use crate::paths::Project;
 
 use super::journal::Journal;
-use super::queue::attempt_lock_path;
+use super::lock::attempt_lock_path;
 use super::{MergeError, recover, refs};
 
 /// What [`clean`] removed.
