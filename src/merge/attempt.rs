@@ -145,7 +145,14 @@ pub fn attempt(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, Merge
                 .unwrap_or_else(|| "no message".into()),
         }),
     };
-    result.map_err(|err| blame_the_disk(ctx, err))
+    let result = result.map_err(|err| blame_the_disk(ctx, err));
+    if let Err(err) = &result
+        && let Ok(mut log) = Log::open(&ctx.log_path(entry.task))
+    {
+        // Without it the log of a failed attempt holds only its header.
+        log.line(&format!("== not merged: {err}"));
+    }
+    result
 }
 
 /// A failure of batty's own on a full disk says so: "git failed" alone does not tell a person

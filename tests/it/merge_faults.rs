@@ -123,6 +123,8 @@ fn a_merge_that_fails_for_lack_of_disk_space_is_retried_once_space_returns_and_l
         "{events}"
     );
     assert_eq!(e.queue().merged_count(), 2);
+    let log = std::fs::read_to_string(e.logs_dir().join(format!("merge-{second}.log"))).unwrap();
+    assert!(log.contains("== not merged: the disk holding"), "{log}");
     e.assert_tidy();
     e.stop();
 }
