@@ -46,6 +46,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<crate::worktree::WorktreeError>()
             || cause.is::<crate::session::tag::SessionError>()
             || cause.is::<crate::merge::MergeError>()
+            || cause.is::<crate::git::GitError>()
     });
     if user { 1 } else { 2 }
 }

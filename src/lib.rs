@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fsutil;
+pub mod git;
 pub mod merge;
 pub mod paths;
 pub mod proc;

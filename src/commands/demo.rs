@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::error::user;
+use crate::git::Git;
 use crate::proc::Cmd;
 
 /// Show the whole loop on a throwaway repository: a board of demo tasks with dependencies,
@@ -96,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    Cmd::new("git").current_dir(dir).args(args).run()?;
+    Git::new(dir).run(args)?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::paths::validate_phase(&args.phase)?;
+    crate::git::require_version()?;
     let cwd = std::env::current_dir()?;
     let root = project_root(&cwd);
     let project = crate::paths::Project::new(&root);

@@ -64,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let tmux = Tmux::from_config(&config.tmux);
     tmux.require_version()?;
+    crate::git::require_version()?;
     let repo = Repo::new(project.root());
     let state = RunState::load(&project.run_state(phase)).map_err(|e| user(e.to_string()))?;
 

@@ -103,11 +103,7 @@ impl MergeDriver {
     }
 
     pub fn merged_count(&self) -> usize {
-        self.cached
-            .list()
-            .iter()
-            .filter(|e| e.state == EntryState::Merged)
-            .count()
+        self.cached.merged_count()
     }
 
     /// The safety timer: an entry waiting on something outside (a dirty checkout) is tried
