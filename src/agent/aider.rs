@@ -57,8 +57,10 @@ fn answer(pattern: &str, reply: &str) -> Answer {
     }
 }
 
+/// `... (Y)es/(N)o [Yes]:` (its questions), `... (Y/n)` (its crash report's).
 fn is_question(line: &str) -> bool {
-    let re = Regex::new(r"\(Y\)es/\(N\)o.*\[(?:Yes|No)\]:$").expect("a tested pattern");
+    let re =
+        Regex::new(r"\(Y\)es/\(N\)o.*\[(?:Yes|No)\]:$|\((?:Y/n|y/N)\)$").expect("a tested pattern");
     re.is_match(line)
 }
 
@@ -205,6 +207,14 @@ mod tests {
             );
         }
         assert_eq!(a.classify("some output: > quoted"), Screen::Unknown);
+        // Seen when aider crashed at start (two aiders writing .git/config at once).
+        let crash = "```\nPlease consider reporting this bug to help improve aider!\n\
+                     Open a GitHub Issue pre-filled with the above error in your browser? (Y/n)";
+        let Screen::Question(q) = a.classify(crash) else {
+            panic!("a question")
+        };
+        assert!(q.ends_with("in your browser? (Y/n)"), "{q}");
+        assert_eq!(a.answer_for(&q), None, "a crash is for a person");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -59,7 +59,6 @@ pub enum Turn {
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub at: Instant,
-    pub wall: SystemTime,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -118,17 +117,9 @@ impl FakeModel {
         FakeModel { port, shared }
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn set_options(&self, options: Options) {
-        *self.shared.options.lock().unwrap() = options;
     }
 
     /// Every request so far, in arrival order.
@@ -267,7 +258,6 @@ fn handle(req: &HttpRequest, shared: &Shared, out: &mut TcpStream) -> std::io::R
     };
     shared.requests.lock().unwrap().push(Recorded {
         at: Instant::now(),
-        wall: SystemTime::now(),
         method: req.method.clone(),
         path: req.path.clone(),
         headers: req.headers.clone(),
