@@ -140,7 +140,6 @@ fn is_spinner(line: &str) -> bool {
     glyph.is_some_and(|g| "·✢✳✶✻✽*+".contains(g))
         && rest.starts_with(' ')
         && rest
-            .trim_start()
             .split_whitespace()
             .next()
             .is_some_and(|w| w.ends_with('…'))

@@ -243,7 +243,7 @@ fn board_unattended(agent: &'static str) {
         let file = format!("work/task-{id}.txt");
         let adding: Vec<_> = commits.iter().filter(|(_, f)| f.contains(&file)).collect();
         assert_eq!(adding.len(), 1, "{file} on main: {commits:?}");
-        assert_eq!(adding[0].1, [file.clone()], "{commits:?}");
+        assert_eq!(adding[0].1, std::slice::from_ref(&file), "{commits:?}");
     }
     for id in 1..=3u64 {
         assert!(
@@ -439,5 +439,35 @@ fn serve_fake_model_by_hand() {
             f.write_all(text.as_bytes()).unwrap();
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The README's hook wiring, fed the JSON Claude Code 2.1.332 sent: a permission prompt is
+/// reported as asking, with Claude Code's message as the note.
+#[test]
+fn claude_hook_json_reaches_agent_status() {
+    let sb = Sandbox::new();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hooks/claude");
+    let hook =
+        std::fs::read_to_string(fixtures.join("notification-permission-prompt.json")).unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&hook).unwrap();
+    assert_eq!(
+        sent["notification_type"], "permission_prompt",
+        "the README's matcher"
+    );
+    let board = sb.path(".batty/kanban/v1");
+    std::fs::create_dir_all(&board).unwrap();
+    sb.batty(["agent-status", "asking", "--hook-json", "--quiet-outside"])
+        .env("BATTY_AGENT", "otter")
+        .env("BATTY_PHASE", "v1")
+        .env("BATTY_BOARD", &board)
+        .stdin(hook)
+        .ok();
+    let report = sb.read(".batty/run/v1/agents/otter.status");
+    assert!(report.contains("Claude needs your permission"), "{report}");
+    for event in ["user-prompt-submit", "pre-tool-use", "stop"] {
+        let json = std::fs::read_to_string(fixtures.join(format!("{event}.json"))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v["hook_event_name"].is_string(), "{event}: {v}");
     }
 }
