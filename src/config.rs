@@ -154,6 +154,9 @@ pub struct AgentConfig {
     pub question_pattern: Option<String>,
     /// Replies to questions, tried in order; first match wins.
     pub answers: Vec<AnswerRule>,
+    /// Run with the agent's unattended preset (built-in agents): nobody needs to be at the
+    /// keyboard; see the README for what each preset lets the agent do.
+    pub unattended: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -46,6 +46,10 @@ pub struct Args {
     /// person), writing a summary to `.batty/logs/<phase>/summary.txt`.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Run the agents with their unattended preset (as `agents.<kind>.unattended: true`
+    /// does): no permission prompts, routine answers given; see the README for each agent.
+    #[arg(long)]
+    pub unattended: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -87,9 +91,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|| state.as_ref()?.agents.first().map(|a| a.kind.clone()))
         .unwrap_or_else(|| "claude".to_owned());
     let exe = current_exe()?;
-    let agent_command = crate::agent::resolve(&kind, &config, std::path::Path::new(&exe))
-        .map_err(|e| user(e.to_string()))?
-        .command;
+    let mut adapter = crate::agent::resolve(&kind, &config, std::path::Path::new(&exe))
+        .map_err(|e| user(e.to_string()))?;
+    if args.unattended {
+        adapter = adapter.with_unattended();
+    }
+    let agent_command = adapter.command.clone();
 
     let parallel = args
         .parallel
@@ -161,6 +168,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    if args.unattended {
+        // The supervisor reads it back, for the preset's answers.
+        for record in &mut plan.state.agents {
+            record.extra.insert(
+                crate::agent::UNATTENDED_KEY.to_owned(),
+                serde_json::Value::Bool(true),
+            );
+        }
+    }
     if args.dry_run {
         print!("{plan}");
         return Ok(());

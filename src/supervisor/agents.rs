@@ -129,16 +129,13 @@ impl Supervisor<'_> {
 
     fn on_question(&mut self, i: usize, question: String) {
         let first = question.lines().last().unwrap_or("").to_owned();
-        if let Some(reply) = self.agents[i]
-            .adapter
-            .answer_for(&question)
-            .map(str::to_owned)
-        {
+        if let Some(reply) = self.agents[i].adapter.answer_for(&question).cloned() {
             let grace = self.config.supervisor.answer_grace;
             self.event(
                 Some(i),
                 &format!(
-                    "question: {first} (answering {reply:?} in {})",
+                    "question: {first} (answering {} in {})",
+                    reply.describe(),
                     humantime::format_duration(grace)
                 ),
             );
@@ -235,10 +232,20 @@ impl Supervisor<'_> {
             );
             return;
         }
-        match self.tmux.send_line(&pane, &pending.reply) {
+        let sent = match &pending.reply {
+            crate::agent::Reply::Text(text) => self.tmux.send_line(&pane, text),
+            crate::agent::Reply::Keys(keys) => {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                self.tmux.send_keys(&pane, &keys)
+            }
+        };
+        match sent {
             Ok(()) => {
                 let q = pending.question.lines().last().unwrap_or("").to_owned();
-                self.event(Some(i), &format!("answered {:?} to: {q}", pending.reply));
+                self.event(
+                    Some(i),
+                    &format!("answered {} to: {q}", pending.reply.describe()),
+                );
             }
             Err(err) => self.event(Some(i), &format!("sending the answer: {err}")),
         }

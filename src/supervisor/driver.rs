@@ -107,7 +107,7 @@ pub struct Summary {
 #[derive(Debug, Clone)]
 pub(super) struct PendingAnswer {
     pub question: String,
-    pub reply: String,
+    pub reply: crate::agent::Reply,
     pub due: Instant,
 }
 
@@ -202,7 +202,10 @@ pub(super) fn new_agent(
     let (Some(window), Some(pane)) = (rec.window_id.clone(), rec.executor_pane.clone()) else {
         return Ok(None);
     };
-    let adapter = crate::agent::resolve(&rec.kind, config, batty_exe)?;
+    let mut adapter = crate::agent::resolve(&rec.kind, config, batty_exe)?;
+    if crate::agent::recorded_unattended(&rec.extra) {
+        adapter = adapter.with_unattended();
+    }
     let pty = project.pty_log(phase, &rec.name);
     // Only what the agent prints from now on matters; its screen is read once anyway.
     let offset = std::fs::metadata(&pty).map(|m| m.len()).unwrap_or(0);
@@ -566,7 +569,7 @@ impl Supervisor<'_> {
                 // Counted as a busy screen, so the next output (not the next loop turn)
                 // brings the next capture.
                 tracing::warn!(agent = %self.agents[i].name, %err, "capture failed");
-                crate::agent::Screen::Busy
+                crate::agent::Screen::Unknown
             }
         };
         let now = Instant::now();

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::agent::Screen;
+use crate::agent::{Composer, Screen};
 use crate::status::AgentState;
 
 use crate::watch::report::ReportedState;
@@ -143,9 +143,16 @@ impl Tracker {
         match screen {
             Screen::Question(q) => self.set(now, AgentState::Asking, Some(q.clone())),
             _ if self.reported_at.is_some() => None,
-            Screen::Ready if self.awaiting_output_since.is_some() => None,
-            Screen::Ready => self.set(now, AgentState::Idle, None),
-            Screen::Busy => match self.state {
+            // Text waiting in the composer: not idle (it is not sent yet, or not taken).
+            Screen::Ready {
+                composer: Composer::Text(_),
+            } => match self.state {
+                AgentState::Stuck => None,
+                _ => self.set(now, AgentState::Busy, None),
+            },
+            Screen::Ready { .. } if self.awaiting_output_since.is_some() => None,
+            Screen::Ready { .. } => self.set(now, AgentState::Idle, None),
+            Screen::Busy | Screen::Unknown => match self.state {
                 // A stuck agent stays stuck until it prints again.
                 AgentState::Stuck => None,
                 _ => self.set(now, AgentState::Busy, None),
@@ -262,6 +269,10 @@ impl Tracker {
 mod tests {
     use super::*;
 
+    const READY: Screen = Screen::Ready {
+        composer: Composer::Empty,
+    };
+
     const SILENCE: Duration = Duration::from_millis(300);
     const STUCK: Duration = Duration::from_secs(60);
 
@@ -295,7 +306,7 @@ mod tests {
         assert!(!a.tick(t0 + ms(399)).capture);
         assert!(a.tick(t0 + ms(400)).capture);
         assert_eq!(
-            to(a.on_screen(t0 + ms(410), &Screen::Ready)),
+            to(a.on_screen(t0 + ms(410), &READY)),
             Some(AgentState::Idle)
         );
         // Quiet and idle: nothing to wake up for.
@@ -307,7 +318,7 @@ mod tests {
     fn full_cycle_idle_busy_asking_busy_idle() {
         let t0 = Instant::now();
         let mut a = tracker(t0);
-        a.on_screen(t0, &Screen::Ready);
+        a.on_screen(t0, &READY);
         assert_eq!(to(a.on_task_delivered(t0 + ms(1))), Some(AgentState::Busy));
         assert!(!a.delivery_confirmed());
         a.on_output(t0 + ms(2));
@@ -328,7 +339,7 @@ mod tests {
         assert_eq!(a.question(), None);
         a.on_output(t0 + ms(1000));
         assert_eq!(
-            to(a.on_screen(t0 + ms(1300), &Screen::Ready)),
+            to(a.on_screen(t0 + ms(1300), &READY)),
             Some(AgentState::Idle)
         );
         assert_eq!(a.since(), t0 + ms(1300));
@@ -338,14 +349,14 @@ mod tests {
     fn ready_screen_after_delivery_waits_for_output() {
         let t0 = Instant::now();
         let mut a = tracker(t0);
-        a.on_screen(t0, &Screen::Ready);
+        a.on_screen(t0, &READY);
         a.on_task_delivered(t0 + ms(10));
         // The prompt is still on screen before the agent reacted: not idle.
-        assert_eq!(a.on_screen(t0 + ms(20), &Screen::Ready), None);
+        assert_eq!(a.on_screen(t0 + ms(20), &READY), None);
         assert_eq!(a.state(), AgentState::Busy);
         a.on_output(t0 + ms(30));
         assert_eq!(
-            to(a.on_screen(t0 + ms(400), &Screen::Ready)),
+            to(a.on_screen(t0 + ms(400), &READY)),
             Some(AgentState::Idle)
         );
     }
@@ -354,7 +365,7 @@ mod tests {
     fn abandoned_delivery_is_idle_again() {
         let t0 = Instant::now();
         let mut a = tracker(t0);
-        a.on_screen(t0, &Screen::Ready);
+        a.on_screen(t0, &READY);
         a.on_task_delivered(t0);
         assert_eq!(
             to(a.on_delivery_abandoned(t0 + ms(5000))),
@@ -397,13 +408,13 @@ mod tests {
     fn reports_win_over_the_screen_until_new_output() {
         let t0 = Instant::now();
         let mut a = tracker(t0);
-        a.on_screen(t0, &Screen::Ready);
+        a.on_screen(t0, &READY);
         assert_eq!(
             to(a.on_report(t0 + ms(1), ReportedState::Busy, None)),
             Some(AgentState::Busy)
         );
         // The prompt still shows, but the agent said it is busy.
-        assert_eq!(a.on_screen(t0 + ms(2), &Screen::Ready), None);
+        assert_eq!(a.on_screen(t0 + ms(2), &READY), None);
         // A question on screen always counts.
         assert_eq!(
             to(a.on_screen(t0 + ms(3), &Screen::Question("Allow?".into()))),
@@ -431,7 +442,7 @@ mod tests {
         let mut a = tracker(t0);
         assert_eq!(to(a.on_pane_died(t0)), Some(AgentState::Dead));
         assert_eq!(a.on_output(t0), None);
-        assert_eq!(a.on_screen(t0, &Screen::Ready), None);
+        assert_eq!(a.on_screen(t0, &READY), None);
         assert_eq!(a.on_report(t0, ReportedState::Idle, None), None);
         assert_eq!(a.on_task_delivered(t0), None);
         assert_eq!(a.next_deadline(), None);

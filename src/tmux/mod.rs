@@ -407,6 +407,12 @@ impl Tmux {
         self.run_cmd(self.cmd().args(["capture-pane", "-p", "-t", pane_id]))
     }
 
+    /// The screen with its attributes as escape sequences (`capture-pane -e`): what
+    /// [`crate::agent::Adapter::classify`] needs to tell a dimmed placeholder from typed text.
+    pub fn capture_pane_styled(&self, pane_id: &str) -> Result<String, TmuxError> {
+        self.run_cmd(self.cmd().args(["capture-pane", "-p", "-e", "-t", pane_id]))
+    }
+
     pub fn set_option(&self, scope: Scope<'_>, name: &str, value: &str) -> Result<(), TmuxError> {
         let mut args = vec!["set-option"];
         match scope {

@@ -15,6 +15,7 @@ mod merge_faults;
 mod merge_queue;
 mod merge_refs;
 mod readme;
+mod real_agents;
 mod report;
 mod supervise_e2e;
 mod task_cli;
