@@ -11,7 +11,7 @@ pub struct Args {
     pub phase: String,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     validate_phase(&args.phase)?;
     let project = super::project()?;
     let config = Config::load(&project.config_file())?;

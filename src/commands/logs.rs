@@ -24,7 +24,7 @@ pub struct Args {
 /// Pause between looks at a followed file: quick enough for a person, idle for the CPU.
 const POLL: Duration = Duration::from_millis(150);
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     validate_phase(&args.phase)?;
     validate_agent(&args.agent)?;
     let project = super::project()?;
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Prints `path` from byte `pos`; returns the new position. A missing file prints nothing.
-fn print_from(path: &Path, pos: u64, out: &mut impl Write) -> anyhow::Result<u64> {
+fn print_from(path: &Path, pos: u64, out: &mut impl Write) -> crate::error::Result<u64> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pos),

@@ -16,7 +16,7 @@ pub struct Args {
     pub retry: Option<u64>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     crate::paths::validate_phase(&args.phase)?;
     let project = super::project()?;
     let path = queue_file(&project, &args.phase);

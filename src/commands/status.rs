@@ -58,7 +58,7 @@ fn status_path(project: &Project, phase: &str) -> std::path::PathBuf {
     project.status_file(phase)
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     if let Some(phase) = &args.phase {
         validate_phase(phase)?;
     }

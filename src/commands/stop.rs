@@ -20,7 +20,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     validate_phase(&args.phase)?;
     let phase = args.phase.as_str();
     let project = super::project()?;
@@ -117,7 +117,7 @@ fn release_claims(
     board_dir: &std::path::Path,
     state: &RunState,
     dispatch: &[String],
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     let Ok(board) = crate::board::Board::load(board_dir) else {
         return Ok(());
     };

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use crate::error::Context;
 
 use crate::board::{self, Board, NewTask, Task, TaskJson};
 use crate::error::{user, user_hint};
@@ -172,7 +172,7 @@ pub struct ClaimArgs {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     let Some(command) = args.command else {
         return Err(user_hint(
             "`batty task` needs a subcommand",
@@ -263,7 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn list(dir: &std::path::Path, a: ListArgs) -> anyhow::Result<()> {
+fn list(dir: &std::path::Path, a: ListArgs) -> crate::error::Result<()> {
     let board = Board::load(dir)?;
     report_problems(&board);
     let mut tasks: Vec<&Task> = if a.ready {
@@ -317,7 +317,7 @@ fn list(dir: &std::path::Path, a: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn edit(dir: &std::path::Path, a: EditArgs, now: board::Timestamp) -> anyhow::Result<()> {
+fn edit(dir: &std::path::Path, a: EditArgs, now: board::Timestamp) -> crate::error::Result<()> {
     let due = match a.due.as_deref() {
         Some("") => Some(None),
         Some(d) => Some(Some(parse_due(d)?)),
@@ -384,14 +384,14 @@ fn edit(dir: &std::path::Path, a: EditArgs, now: board::Timestamp) -> anyhow::Re
 }
 
 /// The board folder from the flags, `BATTY_BOARD`, the worktree we are in, or the only board.
-fn board_dir(phase: Option<&str>, board: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+fn board_dir(phase: Option<&str>, board: Option<PathBuf>) -> crate::error::Result<PathBuf> {
     if let Some(dir) = board {
         return Ok(dir);
     }
     let cwd = std::env::current_dir()?;
     let cwd = cwd.canonicalize().unwrap_or(cwd);
     let worktree = board::discover::worktree_origin(&cwd);
-    let project = || -> anyhow::Result<crate::paths::Project> {
+    let project = || -> crate::error::Result<crate::paths::Project> {
         match &worktree {
             Some((root, _)) => Ok(crate::paths::Project::new(root)),
             None => crate::commands::project(),
@@ -423,7 +423,7 @@ fn board_dir(phase: Option<&str>, board: Option<PathBuf>) -> anyhow::Result<Path
 }
 
 /// `supervisor.dispatch_statuses` from `.batty/config.yml` of the board's project.
-fn dispatch_statuses(board_dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+fn dispatch_statuses(board_dir: &std::path::Path) -> crate::error::Result<Vec<String>> {
     let start = board_dir
         .canonicalize()
         .unwrap_or_else(|_| board_dir.to_owned());
@@ -462,7 +462,7 @@ fn status_of(dir: &std::path::Path, id: u64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn parse_due(text: &str) -> anyhow::Result<chrono::NaiveDate> {
+fn parse_due(text: &str) -> crate::error::Result<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| user(format!("invalid due date `{text}`: use YYYY-MM-DD")))
 }
@@ -478,7 +478,7 @@ fn append_note(body: &mut String, note: &str) {
     body.push('\n');
 }
 
-fn print_task(task: &Task, json: bool, line: impl FnOnce() -> String) -> anyhow::Result<()> {
+fn print_task(task: &Task, json: bool, line: impl FnOnce() -> String) -> crate::error::Result<()> {
     if json {
         return print_json(&TaskJson::new(task));
     }
@@ -486,7 +486,7 @@ fn print_task(task: &Task, json: bool, line: impl FnOnce() -> String) -> anyhow:
     Ok(())
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).context("cannot write JSON")?;
     writeln!(out)?;

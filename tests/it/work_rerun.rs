@@ -84,8 +84,7 @@ fn dead_supervisor_and_executor_are_respawned() {
     });
     let out = sb.batty(["work", "v1"]).ok();
     assert!(
-        out.stdout
-            .contains(&format!("restarted executor pane {exec}")),
+        out.stdout.contains("restarted `shell` in window 1"),
         "{}",
         out.stdout
     );

@@ -1,0 +1,6 @@
+//! `batty config`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+pub fn run(_: Args) -> crate::error::Result<()> {
+    Ok(())
+}
