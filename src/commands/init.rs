@@ -40,7 +40,7 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let config = project.config_file();
     if !config.exists() {
         write_new(&config, crate::config::DEFAULT_CONFIG_YML)?;
-        println!("created {}", shown(&config));
+        super::ui::note(format!("created {}", shown(&config)));
     }
     std::fs::create_dir_all(board.join("tasks"))
         .with_context(|| format!("cannot create {}", board.display()))?;
@@ -48,12 +48,15 @@ pub fn run(args: Args) -> crate::error::Result<()> {
         &board.join("config.yml"),
         &crate::board::default_config_yml(&args.phase),
     )?;
-    println!("created board {}/", shown(&board));
+    super::ui::note(format!("created board {}/", shown(&board)));
     let gitignore = root.join(".gitignore");
     if add_gitignore_lines(&gitignore)? {
-        println!("updated .gitignore");
+        super::ui::note("updated .gitignore");
     }
-    println!("next: batty task add --phase {} \"First task\"", args.phase);
+    super::ui::note(format!(
+        "next: batty task add --phase {} \"First task\"",
+        args.phase
+    ));
     Ok(())
 }
 

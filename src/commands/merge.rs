@@ -17,8 +17,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> crate::error::Result<()> {
-    crate::paths::validate_phase(&args.phase)?;
     let project = super::project()?;
+    super::known_phase(&project, &args.phase)?;
     let path = queue_file(&project, &args.phase);
     if let Some(task) = args.retry {
         MergeQueue::update(&path, |q| q.retry(task))?;

@@ -49,8 +49,10 @@ pub enum TaskCommand {
 pub struct AddArgs {
     /// The task's title.
     pub title: String,
+    /// Priority, one of the board's `priorities` (default: the board's default).
     #[arg(long)]
     pub priority: Option<String>,
+    /// Status to create it in (default: the board's default status).
     #[arg(long)]
     pub status: Option<String>,
     /// Class of service (expedite, fixed-date, standard, intangible).
@@ -65,11 +67,13 @@ pub struct AddArgs {
     /// The task's markdown body.
     #[arg(long)]
     pub body: Option<String>,
+    /// Who the task is for.
     #[arg(long)]
     pub assignee: Option<String>,
     /// Due date, YYYY-MM-DD.
     #[arg(long)]
     pub due: Option<String>,
+    /// Id of the parent task.
     #[arg(long)]
     pub parent: Option<u64>,
     /// Print the task as JSON.
@@ -92,30 +96,41 @@ pub struct ListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct IdArgs {
+    /// The task's id.
     pub id: u64,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct MoveArgs {
+    /// The task's id.
     pub id: u64,
+    /// The status to move it to, one of the board's statuses.
     pub status: String,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct EditArgs {
+    /// The task's id.
     pub id: u64,
+    /// New title.
     #[arg(long)]
     pub title: Option<String>,
+    /// New status, one of the board's statuses.
     #[arg(long)]
     pub status: Option<String>,
+    /// New priority, one of the board's priorities.
     #[arg(long)]
     pub priority: Option<String>,
+    /// New class of service.
     #[arg(long)]
     pub class: Option<String>,
+    /// New assignee.
     #[arg(long)]
     pub assignee: Option<String>,
     /// Add a tag (repeat, or separate with commas).
@@ -136,38 +151,46 @@ pub struct EditArgs {
     /// Mark the task blocked, with a reason.
     #[arg(long, value_name = "REASON", conflicts_with = "unblock")]
     pub block: Option<String>,
+    /// Clear the blocked mark and its reason.
     #[arg(long)]
     pub unblock: bool,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DoneArgs {
+    /// The task's id.
     pub id: u64,
     /// A note appended to the task's body.
     #[arg(long)]
     pub note: Option<String>,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ReleaseArgs {
+    /// The task's id.
     pub id: u64,
     /// Why, for the board's activity log.
     #[arg(long)]
     pub reason: Option<String>,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ClaimArgs {
+    /// The task's id.
     pub id: u64,
     /// The agent that takes the task.
     #[arg(long)]
     pub agent: String,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }

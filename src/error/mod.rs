@@ -16,6 +16,8 @@
 
 mod domain;
 
+pub use domain::install_hint;
+
 use std::fmt;
 
 /// Whose fault an error is, which decides the exit code.
