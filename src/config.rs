@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod origin;
-pub use origin::{Entry, Origin, effective};
+pub use origin::{Entry, Origin, effective, schema_defaults, show_value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::config::{Config, Entry, effective};
+use crate::config::{Config, Entry, effective, show_value};
 use crate::error::{Context as _, Result};
 
 /// Print the effective configuration: every setting with its value and where it came from
@@ -63,11 +63,7 @@ fn render(entries: &[Entry]) -> String {
     let rows: Vec<[String; 3]> = entries
         .iter()
         .map(|e| {
-            let value = match &e.value {
-                serde_json::Value::Null => "(unset)".to_owned(),
-                serde_json::Value::String(s) => crate::text::one_line(s).into_owned(),
-                other => crate::text::one_line(&other.to_string()).into_owned(),
-            };
+            let value = show_value(&e.value);
             [e.key.clone(), value, e.origin.to_string()]
         })
         .collect();

@@ -110,8 +110,9 @@ pub fn gather(project: &Project, tmux: &Tmux, only: Option<&str>) -> Result<Repo
 }
 
 /// The board's counts as it is now: done (terminal) and total, and by status.
-fn board_counts(project: &Project, phase: &str) -> Option<BoardCounts> {
-    let board = crate::board::Board::load(&project.board_dir(phase)).ok()?;
+fn board_counts(project: &Project, phase: &str) -> std::result::Result<BoardCounts, String> {
+    let board = crate::board::Board::load(&project.board_dir(phase))
+        .map_err(|e| crate::error::Error::from(e).message().to_owned())?;
     let mut counts = BoardCounts::default();
     for task in board.tasks() {
         counts.total += 1;
@@ -123,7 +124,7 @@ fn board_counts(project: &Project, phase: &str) -> Option<BoardCounts> {
             .entry(task.status().to_owned())
             .or_default() += 1;
     }
-    Some(counts)
+    Ok(counts)
 }
 
 /// The table a person reads.
@@ -155,7 +156,7 @@ fn render_phase(p: &PhaseReport, style: Style, out: &mut String) {
                 format!(", tasks {d}/{t} done ({})", by.join(", "))
             }
         }
-        _ => ", board unreadable".to_owned(),
+        _ => String::new(),
     };
     out.push_str(&format!(
         "{} {}: {}, session `{}`{tasks}\n",
@@ -168,7 +169,7 @@ fn render_phase(p: &PhaseReport, style: Style, out: &mut String) {
         out.push_str(&format!("{} {problem}\n", style.warn("problem:")));
     }
     if let Some(hint) = &p.hint
-        && (p.problem.is_some() || p.agents.is_empty())
+        && (p.problem.is_some() || p.agents.is_empty() || !p.running)
     {
         out.push_str(&format!("{} {hint}\n", style.hint("hint:")));
     }

@@ -85,6 +85,34 @@ pub fn effective(
         .collect()
 }
 
+/// A value as `batty config` and docs/config.md show it: strings bare, unset as `(unset)`,
+/// anything else as compact JSON.
+pub fn show_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "(unset)".to_owned(),
+        serde_json::Value::String(s) => crate::text::one_line(s).into_owned(),
+        other => crate::text::one_line(&other.to_string()).into_owned(),
+    }
+}
+
+/// Every key of the schema with its default, as docs/config.md must list them: the
+/// sections' keys, and under `agents.<name>.` the keys of one agent.
+pub fn schema_defaults() -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    flatten(
+        &serde_json::to_value(Config::default()).unwrap_or_default(),
+        "",
+        &mut out,
+    );
+    out.retain(|(k, _)| k != "agents");
+    flatten(
+        &serde_json::to_value(super::AgentConfig::default()).unwrap_or_default(),
+        "agents.<name>",
+        &mut out,
+    );
+    out
+}
+
 /// The leaves of a JSON value as dotted keys: objects are walked (an empty one is a leaf, as
 /// `agents: {}` is), arrays and scalars are values.
 pub fn flatten(

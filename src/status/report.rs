@@ -96,7 +96,8 @@ pub struct Inputs<'a> {
     /// Our tmux server's socket, to tell our supervisor from another server's.
     pub socket: &'a Path,
     pub snapshot: Option<&'a PhaseStatus>,
-    pub board: Option<BoardCounts>,
+    /// The board's counts, or why it cannot be read.
+    pub board: Result<BoardCounts, String>,
     pub merge_queue: Vec<MergeEntryStatus>,
     /// A session of this name that belongs to another project (its root).
     pub foreign: Option<String>,
@@ -216,6 +217,15 @@ pub fn phase_report(i: Inputs<'_>) -> PhaseReport {
             }
         })
         .collect();
+    // A running phase's own problem comes first; an unreadable board is reported otherwise.
+    let (problem, hint) = match (&i.board, problem) {
+        (Err(why), None) => (
+            Some(format!("its board cannot be read: {why}")),
+            Some("fix it (`batty doctor` lists what is wrong)".to_owned()),
+        ),
+        (_, problem) => (problem, hint),
+    };
+    let board = i.board.ok();
     PhaseReport {
         phase: phase.to_owned(),
         session: i.session.clone(),
@@ -231,9 +241,9 @@ pub fn phase_report(i: Inputs<'_>) -> PhaseReport {
         },
         problem,
         hint,
-        tasks_done: i.board.as_ref().map(|b| b.done),
-        tasks_total: i.board.as_ref().map(|b| b.total),
-        tasks_by_status: i.board.map(|b| b.by_status).unwrap_or_default(),
+        tasks_done: board.as_ref().map(|b| b.done),
+        tasks_total: board.as_ref().map(|b| b.total),
+        tasks_by_status: board.map(|b| b.by_status).unwrap_or_default(),
         agents,
         merge_queue: i.merge_queue,
     }
@@ -321,7 +331,7 @@ mod tests {
             holder,
             socket: Path::new("/tmp/s"),
             snapshot,
-            board: Some(BoardCounts {
+            board: Ok(BoardCounts {
                 done: 1,
                 total: 4,
                 by_status: [("done".to_owned(), 1), ("todo".to_owned(), 3)].into(),
@@ -371,6 +381,15 @@ mod tests {
         assert_eq!(fresh.state, "not-started");
         assert!(fresh.agents.is_empty());
         assert_eq!(fresh.hint.as_deref(), Some("start it with `batty work v1`"));
+
+        let mut bad = inputs(None, None, None, None);
+        bad.board = Err("config.yml:1: at least 2 statuses are required".into());
+        let r = phase_report(bad);
+        assert_eq!(
+            r.problem.as_deref(),
+            Some("its board cannot be read: config.yml:1: at least 2 statuses are required")
+        );
+        assert_eq!(r.tasks_total, None);
     }
 
     #[test]

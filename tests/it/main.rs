@@ -13,6 +13,7 @@ mod merge_cli;
 mod merge_e2e;
 mod merge_queue;
 mod readme;
+mod status;
 mod supervise_e2e;
 mod task_cli;
 mod tmux_send;
