@@ -8,6 +8,8 @@ mod board_concurrency;
 mod board_roundtrip;
 mod demo;
 mod demo_agent;
+mod doctor;
+mod errors;
 mod init;
 mod merge_cli;
 mod merge_e2e;
