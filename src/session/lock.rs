@@ -147,12 +147,12 @@ pub fn holder(path: &Path) -> Option<Holder> {
 fn read_holder(file: &mut File) -> Option<Holder> {
     for _ in 0..20 {
         let mut text = String::new();
-        if file.rewind().is_ok() && file.read_to_string(&mut text).is_ok() {
-            if let Some(line) = text.strip_suffix('\n')
-                && let Ok(holder) = serde_json::from_str(line)
-            {
-                return Some(holder);
-            }
+        if file.rewind().is_ok()
+            && file.read_to_string(&mut text).is_ok()
+            && let Some(line) = text.strip_suffix('\n')
+            && let Ok(holder) = serde_json::from_str(line)
+        {
+            return Some(holder);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
