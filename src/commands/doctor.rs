@@ -12,7 +12,7 @@ use verdict::{BranchVerdict, Level, SessionVerdict};
 
 use super::ui::{self, Style};
 use crate::config::Config;
-use crate::error::{Result, user};
+use crate::error::{Context as _, Result, user};
 use crate::paths::{Project, agent_branch, session_name};
 use crate::proc::{Cmd, shell_word};
 use crate::session::repo::{self, Checkout};
@@ -646,12 +646,12 @@ fn apply(fix: &Fix, project: Option<&Project>, tmux: Option<&Tmux>) -> Result<St
         }
         Fix::RemoveFile(path) => {
             std::fs::remove_file(path)
-                .map_err(|e| user(format!("cannot remove `{}`: {e}", shown(path))))?;
+                .with_context(|| format!("cannot remove `{}`", shown(path)))?;
             Ok(format!("removed `{}`", shown(path)))
         }
         Fix::RemoveRunDir(path) => {
             std::fs::remove_dir_all(path)
-                .map_err(|e| user(format!("cannot remove `{}`: {e}", shown(path))))?;
+                .with_context(|| format!("cannot remove `{}`", shown(path)))?;
             Ok(format!("removed `{}`", shown(path)))
         }
         Fix::KillSession { id, name } => {
@@ -660,8 +660,7 @@ fn apply(fix: &Fix, project: Option<&Project>, tmux: Option<&Tmux>) -> Result<St
             Ok(format!("killed orphan session `{name}`"))
         }
         Fix::RestartSupervisor(phase) => {
-            let exe = std::env::current_exe()
-                .map_err(|e| user(format!("cannot find the batty executable: {e}")))?;
+            let exe = std::env::current_exe().context("cannot find the batty executable")?;
             Cmd::new(exe)
                 .args(["-q", "work", phase])
                 .current_dir(project.root())

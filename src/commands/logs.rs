@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Result, user, user_hint};
+use crate::error::{Context as _, Result, user, user_hint};
 use crate::paths::validate_agent;
 use crate::session::RunState;
 
@@ -108,7 +108,7 @@ fn follow(log: &mut Follower, out: &mut impl Write) -> Result<()> {
                 Watched::File(..) => watcher.watch(&log.path, notify::RecursiveMode::NonRecursive),
                 Watched::Folder => {
                     std::fs::create_dir_all(&folder)
-                        .map_err(|e| user(format!("cannot create `{}`: {e}", folder.display())))?;
+                        .with_context(|| format!("cannot create `{}`", folder.display()))?;
                     watcher.watch(&folder, notify::RecursiveMode::NonRecursive)
                 }
             };
@@ -189,7 +189,9 @@ impl Follower {
                 self.pos = 0;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.file = None,
-            Err(e) => return Err(user(format!("cannot read `{}`: {e}", self.path.display()))),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read `{}`", self.path.display()));
+            }
         }
         Ok(())
     }
@@ -199,10 +201,10 @@ impl Follower {
         let Some(file) = &mut self.file else {
             return Ok(());
         };
-        let read = |e: std::io::Error| user(format!("cannot read `{}`: {e}", self.path.display()));
-        file.seek(SeekFrom::Start(self.pos)).map_err(read)?;
+        let what = || format!("cannot read `{}`", self.path.display());
+        file.seek(SeekFrom::Start(self.pos)).with_context(what)?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(read)?;
+        file.read_to_end(&mut bytes).with_context(what)?;
         if !bytes.is_empty() {
             out.write_all(&bytes)?;
             out.flush()?;
