@@ -2,7 +2,7 @@
 # Benchmark: what N quiet log panes cost. Starts N `batty logs v1 <agent> --follow` on event
 # logs that exist and do not change, lets them settle, then counts over SECS seconds each
 # process's wake-ups (context switches of all its threads, from /proc/<pid>/task/*/status)
-# and CPU time (utime + stime from /proc/<pid>/stat). Each binary given is measured in turn in
+# and CPU time (nanoseconds on CPU of all its threads, from /proc/<pid>/task/*/schedstat). Each binary given is measured in turn in
 # the same run, so a before/after pair shares the machine's load:
 #
 #   bench/logs_follow.sh                                  # target/release/batty, N=32, SECS=30
@@ -44,10 +44,10 @@ switches() {
     done
     echo "$sum"
 }
-# utime + stime in clock ticks (fields 14 and 15; the command name in field 2 has no spaces).
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Nanoseconds on CPU of every thread (the first field of schedstat), summed; finer than the
+# 10 ms ticks of /proc/<pid>/stat.
+ticks() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 
-hz=$(getconf CLK_TCK)
 printf '%-40s %6s %14s %16s\n' binary agents "wake-ups/s" "CPU ms per ${SECS}s"
 for bin in "$@"; do
     bin=$(realpath "$bin")
@@ -69,6 +69,6 @@ for bin in "$@"; do
     kill "${pids[@]}" 2>/dev/null || true
     wait 2>/dev/null || true
     pids=()
-    awk -v b="$bin" -v n="$N" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) -v secs="$SECS" -v hz="$hz" \
-        'BEGIN { printf "%-40s %6d %14.2f %16.1f\n", b, n, ds / secs, dt * 1000 / hz }'
+    awk -v b="$bin" -v n="$N" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) -v secs="$SECS" \
+        'BEGIN { printf "%-40s %6d %14.2f %16.2f\n", b, n, ds / secs, dt / 1e6 }'
 done
