@@ -35,7 +35,7 @@ impl crate::error::Diagnose for ConfigError {
     fn hint(&self) -> Option<String> {
         match self {
             ConfigError::Parse { .. } | ConfigError::Invalid { .. } => {
-                Some("every key, its default and meaning: docs/config.md".to_owned())
+                Some("every key, its default and meaning: docs/config.md in batty's source, or the commented file `batty init` writes".to_owned())
             }
             ConfigError::Io { .. } => None,
         }

@@ -53,7 +53,7 @@ fn config_errors_speak_batty_not_the_yaml_library() {
     assert!(!out.stderr.contains("Options"), "{}", out.stderr);
     assert_eq!(
         hint(&out),
-        "every key, its default and meaning: docs/config.md"
+        "every key, its default and meaning: docs/config.md in batty's source, or the commented file `batty init` writes"
     );
     let sb = shell_project("supervisr: {}\n");
     sb.batty(["status"])
