@@ -307,6 +307,19 @@ fn a_second_server_is_refused_while_a_supervisor_runs() {
     );
     assert_eq!(holder.socket, sb.sock);
     let other = sb.root.join("other.sock");
+    // Should the refusal ever fail, the server it started must not outlive the test.
+    struct KillOnDrop(std::path::PathBuf);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("tmux")
+                .arg("-S")
+                .arg(&self.0)
+                .arg("kill-server")
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    let _other_server = KillOnDrop(other.clone());
     let out = sb
         .batty(["work", "v1", "-n", "2", "--agent", "shell"])
         .env("BATTY_TMUX_SOCKET", &other)
