@@ -32,7 +32,8 @@ pub fn main_entry() -> i32 {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    error::init_tracing();
+    commands::ui::set_quiet(cli.quiet);
+    error::init_tracing(cli.verbosity());
     match commands::run(cli) {
         Ok(()) => 0,
         Err(err) => error::report(&err),

@@ -27,7 +27,7 @@ pub struct Args {
     pub markdown: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     let project = super::project()?;
     let phase = match args.phase {
         Some(phase) => {
@@ -89,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The phase of the only board of the project.
-fn only_board(project: &Project) -> anyhow::Result<String> {
+fn only_board(project: &Project) -> crate::error::Result<String> {
     let boards = board::discover::boards(&project.boards_dir());
     match boards.as_slice() {
         [only] => Ok(only.clone()),
@@ -106,7 +106,7 @@ fn only_board(project: &Project) -> anyhow::Result<String> {
 
 /// The branch work lands on: `merge.target`, else the base branch of the phase's run, else
 /// `base_branch`, else the branch checked out in the project.
-fn target(project: &Project, phase: &str, config: &Config) -> anyhow::Result<String> {
+fn target(project: &Project, phase: &str, config: &Config) -> crate::error::Result<String> {
     let run_base = || {
         crate::session::RunState::load(&project.run_state(phase))
             .ok()
@@ -136,34 +136,20 @@ struct OnTarget {
     target_exists: bool,
 }
 
-// PORT(src/git.rs): the only git calls of `batty report`; move them to the project's git
-// wrapper when it lands.
-fn on_target(root: &Path, target: &str, landed: &[&str]) -> anyhow::Result<OnTarget> {
-    let git = |args: &[&str]| {
-        crate::proc::Cmd::new("git")
-            .current_dir(root)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("GIT_COMMON_DIR")
-            .args(args)
-    };
-    let branch = format!("refs/heads/{target}^{{commit}}");
-    let tip = match git(&["rev-parse", "--verify", "--quiet", &branch]).run() {
-        Ok(out) => out.stdout.trim().to_owned(),
-        Err(crate::proc::ProcError::Failed { .. }) => {
-            return Ok(OnTarget {
-                landed: BTreeSet::new(),
-                target_exists: false,
-            });
-        }
-        Err(e) => return Err(e.into()),
+/// Which of the `landed` commits the target holds now.
+fn on_target(root: &Path, target: &str, landed: &[&str]) -> crate::error::Result<OnTarget> {
+    let git = crate::git::Git::new(root);
+    let Some(tip) = git.commit(&format!("refs/heads/{target}"))? else {
+        return Ok(OnTarget {
+            landed: BTreeSet::new(),
+            target_exists: false,
+        });
     };
     let mut out = BTreeSet::new();
     for sha in landed {
         // From a file anyone can write: only a plain commit id reaches git's command line.
         let plain = (4..=64).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit());
-        if plain && git(&["merge-base", "--is-ancestor", sha, &tip]).succeeds()? {
+        if plain && git.commit(sha)?.is_some() && git.is_ancestor(sha, &tip)? {
             out.insert((*sha).to_owned());
         }
     }
@@ -173,19 +159,8 @@ fn on_target(root: &Path, target: &str, landed: &[&str]) -> anyhow::Result<OnTar
     })
 }
 
-// PORT(src/git.rs): as above.
-fn current_branch(root: &Path) -> anyhow::Result<Option<String>> {
-    let out = crate::proc::Cmd::new("git")
-        .current_dir(root)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
-        .run();
-    match out {
-        Ok(out) => Ok(Some(out.stdout.trim().to_owned()).filter(|b| !b.is_empty())),
-        Err(crate::proc::ProcError::Failed { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+fn current_branch(root: &Path) -> crate::error::Result<Option<String>> {
+    Ok(crate::git::Git::new(root).current_branch()?)
 }
 
 /// Whether process `pid` exists (the supervisor that wrote the record's last `run start`).

@@ -5,13 +5,13 @@ use crate::config::Config;
 use crate::error::user_hint;
 use crate::paths::{agent_branch, session_name, validate_agent, validate_phase};
 use crate::session::RunState;
-use crate::tmux::Tmux;
 use crate::worktree::Repo;
 
 /// Stop the phase's tmux session (supervisor and agents). Worktrees and branches are kept
 /// unless --clean.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The phase whose session to stop.
     pub phase: String,
     /// Also remove the agents' worktrees and branches, the run state, the merge worktree, the
     /// merge queue and batty's refs of the phase (`refs/batty/<phase>/`).
@@ -23,12 +23,13 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     validate_phase(&args.phase)?;
     let phase = args.phase.as_str();
     let project = super::project()?;
+    super::known_phase(&project, phase)?;
     let config = Config::load(&project.config_file())?;
-    let tmux = Tmux::from_config(&config.tmux);
+    let tmux = super::tmux(&config)?;
     let state = RunState::load(&project.run_state(phase))?;
     let repo = Repo::new(project.root());
 
@@ -133,7 +134,7 @@ fn release_claims(
     board_dir: &std::path::Path,
     state: &RunState,
     dispatch: &[String],
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     let Ok(board) = crate::board::Board::load(board_dir) else {
         return Ok(());
     };

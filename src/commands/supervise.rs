@@ -16,7 +16,7 @@ pub struct Args {
     pub exit_when_done: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     crate::paths::validate_phase(&args.phase)?;
     let project = super::project()?;
     let mut view = Screen::default();

@@ -210,7 +210,7 @@ impl MergeResult {
         Some(match outcome {
             Ok(O::Merged { new_tip, .. }) => (MergeResult::Merged, Some(new_tip.clone()), None),
             Ok(O::NothingToMerge) => (MergeResult::Nothing, None, None),
-            Ok(O::Conflict { files }) => (MergeResult::Conflict, None, Some(files.join("\n"))),
+            Ok(O::Conflict { files, .. }) => (MergeResult::Conflict, None, Some(files.join("\n"))),
             Ok(O::GateFailed { status, tail, .. }) => (
                 MergeResult::GateRed,
                 None,
@@ -404,6 +404,7 @@ mod tests {
         assert_eq!(merged, Some((MergeResult::Merged, Some("t".into()), None)));
         let conflict = MergeResult::of(&Ok(O::Conflict {
             files: vec!["a".into(), "b".into()],
+            kept: None,
         }));
         assert_eq!(
             conflict,

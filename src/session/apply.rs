@@ -7,6 +7,7 @@ use super::plan::{
 };
 use super::state::{AgentRecord, RunStateError};
 use crate::config::Config;
+use crate::error::{Diagnose, Kind};
 use crate::paths::Project;
 use crate::proc::shell_word;
 use crate::tmux::{PaneSpec, Tmux, TmuxError, WindowSetup, escape_format};
@@ -36,6 +37,9 @@ pub struct Context<'a> {
     pub base: String,
     /// Passed on to `batty supervise`.
     pub exit_when_done: bool,
+    /// Told `(agent, what happened)` as each step finishes (the agent is empty for the
+    /// session's own steps), from the agents' threads: `batty work` prints it at once.
+    pub progress: &'a (dyn Fn(&str, &str) + Sync),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,36 @@ pub enum AgentError {
     Worktree(#[from] WorktreeError),
     #[error(transparent)]
     Tmux(#[from] TmuxError),
+}
+
+impl Diagnose for ApplyError {
+    fn kind(&self) -> Kind {
+        match self {
+            ApplyError::Tmux(e) => e.kind(),
+            ApplyError::State(e) => e.kind(),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ApplyError::Tmux(e) => e.hint(),
+            ApplyError::State(e) => e.hint(),
+        }
+    }
+}
+
+impl Diagnose for AgentError {
+    fn kind(&self) -> Kind {
+        match self {
+            AgentError::Worktree(e) => e.kind(),
+            AgentError::Tmux(e) => e.kind(),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            AgentError::Worktree(e) => e.hint(),
+            AgentError::Tmux(e) => e.hint(),
+        }
+    }
 }
 
 /// What happened, for the command to show.
@@ -78,29 +112,32 @@ pub fn apply(ctx: &Context<'_>, plan: &mut Plan) -> Result<Report, ApplyError> {
                 ctx.tmux
                     .new_session(&plan.session_name, SUPERVISOR_WINDOW, &supervisor, &keep)?;
             plan.state.supervisor_pane = Some(created.pane_id);
+            (ctx.progress)(
+                "",
+                &format!(
+                    "created session `{}`, supervisor in window 0",
+                    plan.session_name
+                ),
+            );
             created.session_id
         }
     };
     match &plan.supervisor {
-        SupervisorStep::WithSession | SupervisorStep::Keep(_) => {}
-        SupervisorStep::Respawn(pane) => {
+        SupervisorStep::WithSession | SupervisorStep::Keep { .. } => {}
+        SupervisorStep::Respawn { pane, index } => {
             ctx.tmux.respawn_pane(pane, &supervisor)?;
             plan.state.supervisor_pane = Some(pane.clone());
-            report
-                .notes
-                .push((String::new(), "restarted the supervisor".into()));
+            (ctx.progress)("", &format!("restarted the supervisor in window {index}"));
         }
         SupervisorStep::Create { index } => {
             let created =
                 ctx.tmux
                     .new_window(&session_id, *index, SUPERVISOR_WINDOW, &supervisor, &keep)?;
             plan.state.supervisor_pane = Some(created.pane_id);
-            report
-                .notes
-                .push((String::new(), "recreated the supervisor window".into()));
+            (ctx.progress)("", &format!("recreated the supervisor in window {index}"));
         }
     }
-    if let SupervisorStep::Keep(pane) = &plan.supervisor {
+    if let SupervisorStep::Keep { pane, .. } = &plan.supervisor {
         plan.state.supervisor_pane = Some(pane.clone());
     }
     plan.state.session_id = Some(session_id.clone());
@@ -183,11 +220,20 @@ fn start_agent(
             base: ctx.base.clone(),
         };
         // `Repo::ensure` serialises the git part itself (concurrent adds race).
+        let started = std::time::Instant::now();
         let ensured = ctx.repo.ensure(
             &spec,
             ctx.worktrees,
             step.worktree == WorktreeStep::Recreate,
         )?;
+        (ctx.progress)(
+            &record.name,
+            &format!(
+                "worktree ready on `{}` ({:.1}s)",
+                record.branch,
+                started.elapsed().as_secs_f64()
+            ),
+        );
         notes.extend(ensured.notes);
         if ensured.outcome.is_new() {
             record.setup_done = false;
@@ -234,9 +280,14 @@ fn start_agent(
             record.executor_pane = Some(created.pane_id);
             record.log_pane = Some(log_pane);
             record.kind = ctx.kind.clone();
+            (ctx.progress)(
+                &record.name,
+                &format!("started `{}` in window {index}", ctx.kind),
+            );
         }
         WindowStep::Existing {
             window_id,
+            index,
             executor: exec_step,
             log: log_step,
         } => {
@@ -246,7 +297,10 @@ fn start_agent(
                     ctx.tmux.respawn_pane(p, &executor)?;
                     ctx.tmux.pipe_pane(p, &pipe)?;
                     record.kind = ctx.kind.clone();
-                    notes.push(format!("restarted executor pane {p}"));
+                    (ctx.progress)(
+                        &record.name,
+                        &format!("restarted `{}` in window {index}", ctx.kind),
+                    );
                     p.clone()
                 }
                 PaneStep::Split => unreachable!("a window always has an executor pane"),
@@ -359,6 +413,8 @@ fn set_status_line(ctx: &Context<'_>, session_id: &str, phase: &str) -> Result<(
                 &ctx.project.root().to_string_lossy(),
             ),
             ("status-right-length", "120"),
+            // tmux's default of 10 cuts the session name (`[batty-dem`).
+            ("status-left-length", "40"),
             ("status-interval", "2"),
         ],
     )

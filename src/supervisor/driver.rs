@@ -303,28 +303,21 @@ pub fn supervise(
     sup.run_loop(esc_rx)
 }
 
-/// The advisory lock that keeps a second supervisor off the same board.
+/// The advisory lock that keeps a second supervisor off the same board, recording who holds
+/// it (`session::lock`).
 fn take_lock(project: &Project, phase: &str) -> Result<std::fs::File, SuperviseError> {
+    use crate::session::lock;
     let path = project.run_lock(phase);
-    let io = |source| SuperviseError::Io {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(project.phase_run_dir(phase)).map_err(io)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(SuperviseError::Locked {
+    let config = Config::load(&project.config_file())?;
+    let server = Tmux::from_config(&config.tmux).server().clone();
+    let me = lock::Holder::current(&server, &crate::paths::session_name(phase));
+    lock::take(&path, &me).map_err(|e| match e {
+        lock::LockError::Held { .. } => SuperviseError::Locked {
             phase: phase.to_owned(),
             path,
-        }),
-        Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
-    }
+        },
+        lock::LockError::Io { source, .. } => SuperviseError::Io { path, source },
+    })
 }
 
 /// What a batch of watcher events asks the loop to look at.
