@@ -5,15 +5,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+mod origin;
+pub use origin::{Entry, Origin, effective, schema_defaults, show_value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{path}: {message}")]
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        path: PathBuf,
+        line: Option<u64>,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -21,10 +28,24 @@ pub enum ConfigError {
     },
 }
 
+impl crate::error::Diagnose for ConfigError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Parse { .. } | ConfigError::Invalid { .. } => {
+                Some("every key, its default and meaning: docs/config.md in batty's source, or the commented file `batty init` writes".to_owned())
+            }
+            ConfigError::Io { .. } => None,
+        }
+    }
+}
+
 /// The text `batty init` writes: every setting with its default, commented.
 pub const DEFAULT_CONFIG_YML: &str = include_str!("config_default.yml");
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Branch new worktrees start from; default the branch checked out in the main checkout.
@@ -46,14 +67,14 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TmuxConfig {
     /// tmux server: unset = the normal server; a name = `-L name`; a path with `/` = `-S path`.
     pub socket: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorktreeConfig {
     /// Globs of untracked files copied from the main checkout into a new worktree.
@@ -64,7 +85,7 @@ pub struct WorktreeConfig {
     pub port_base: Option<u16>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsConfig {
     /// A pty log is rotated when it passes this many bytes; one old file is kept.
@@ -79,7 +100,7 @@ impl Default for LogsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SupervisorConfig {
     /// Quiet time after output before the screen is classified.
@@ -141,7 +162,7 @@ impl Default for SupervisorConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MergeConfig {
     pub enabled: bool,
@@ -166,7 +187,7 @@ impl Default for MergeConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
     /// Shell command that starts the agent (for built-ins: replaces the default command).
@@ -179,9 +200,12 @@ pub struct AgentConfig {
     pub question_pattern: Option<String>,
     /// Replies to questions, tried in order; first match wins.
     pub answers: Vec<AnswerRule>,
+    /// Run with the agent's unattended preset (built-in agents): nobody needs to be at the
+    /// keyboard; see the README for what each preset lets the agent do.
+    pub unattended: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRule {
     pub pattern: String,
@@ -221,10 +245,8 @@ impl Config {
             let (line, message) = yaml_error(&e);
             ConfigError::Parse {
                 path: path.to_owned(),
-                message: match line {
-                    Some(line) => format!("line {line}: {message}"),
-                    None => message,
-                },
+                line,
+                message,
             }
         })?;
         config.validate(path)?;
@@ -275,17 +297,54 @@ impl Config {
     }
 }
 
-/// The line (1-based) and a one-line reason for a YAML error, without the source snippet.
+/// The line (1-based) and a one-line reason for a YAML error, in batty's words: the
+/// library's own text is kept only where it speaks to the file's author, never where it
+/// addresses a programmer ("set DuplicateKeyPolicy in Options").
 pub fn yaml_error(err: &serde_saphyr::Error) -> (Option<u64>, String) {
     let line = err.location().map(|l| l.line()).filter(|&l| l > 0);
-    let text = one_line(&err.without_snippet().to_string());
-    let text = text.strip_prefix("error: ").unwrap_or(&text);
-    // The plain rendering starts "line L column C: reason"; the line is reported separately.
-    let reason = match text.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") => rest,
-        _ => text,
+    let err = err.without_snippet();
+    let reason = match err {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("duplicate key `{}`", crate::text::one_line(key))
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => "duplicate key".to_owned(),
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "more than one YAML document (a `---` line); the file holds one".to_owned()
+        }
+        serde_saphyr::Error::Budget { .. } => {
+            "the file is too large or too deeply nested".to_owned()
+        }
+        _ => {
+            let text = one_line(&err.to_string());
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            // The plain rendering starts "line L column C: reason"; the line is reported
+            // separately.
+            let reason = match text.split_once(": ") {
+                Some((head, rest)) if head.starts_with("line ") => rest,
+                _ => text,
+            };
+            without_api_advice(reason)
+        }
     };
-    (line, reason.to_owned())
+    (line, reason)
+}
+
+/// Drops a trailing clause that tells a programmer which option to set.
+fn without_api_advice(reason: &str) -> String {
+    for marker in [
+        ", set ",
+        "; set ",
+        ". If you ",
+        "; use from_",
+        " in Options",
+    ] {
+        if let Some(i) = reason.find(marker) {
+            return reason[..i]
+                .trim_end_matches([',', ';', '.', ' '])
+                .to_owned();
+        }
+    }
+    reason.to_owned()
 }
 
 /// Folds a multi-line library message (snippets, carets) into one line.
@@ -336,7 +395,7 @@ supervisor:
     fn errors_name_file_and_key() {
         let err = Config::parse(Path::new(".batty/config.yml"), "supervisr: {}\n").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with(".batty/config.yml: "), "{msg}");
+        assert!(msg.starts_with(".batty/config.yml:1: "), "{msg}");
         assert!(msg.contains("supervisr"), "{msg}");
         assert!(!msg.contains('\n'));
 
@@ -348,6 +407,22 @@ supervisor:
         assert!(
             err.to_string().contains("agents.bot.ready_pattern"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn library_advice_never_reaches_the_user() {
+        let text = "supervisor:\n  silence: 1s\nmerge:\n  gate: x\nsupervisor:\n  max_retries: 2\n";
+        let err = Config::parse(Path::new(".batty/config.yml"), text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".batty/config.yml:5: duplicate key `supervisor`"
+        );
+        let err = Config::parse(Path::new("c.yml"), "a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(!err.to_string().contains("from_str"), "{err}");
+        assert_eq!(
+            without_api_advice("duplicate mapping key: k, set DuplicateKeyPolicy in Options"),
+            "duplicate mapping key: k"
         );
     }
 }

@@ -11,9 +11,11 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fsutil;
+pub mod git;
 pub mod merge;
 pub mod paths;
 pub mod proc;
+pub mod record;
 pub mod session;
 pub mod status;
 pub mod supervisor;
@@ -30,7 +32,8 @@ pub fn main_entry() -> i32 {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    error::init_tracing();
+    commands::ui::set_quiet(cli.quiet);
+    error::init_tracing(cli.verbosity());
     match commands::run(cli) {
         Ok(()) => 0,
         Err(err) => error::report(&err),

@@ -11,6 +11,12 @@ pub enum NameError {
     Agent { name: String, reason: &'static str },
 }
 
+impl crate::error::Diagnose for NameError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::User
+    }
+}
+
 /// Checks a phase name: it becomes a folder, a branch component and a tmux session name.
 pub fn validate_phase(name: &str) -> Result<(), NameError> {
     let fail = |reason| {
@@ -126,6 +132,10 @@ impl Project {
     pub fn event_log(&self, phase: &str, agent: &str) -> PathBuf {
         self.logs_dir(phase).join(format!("{agent}.events.log"))
     }
+    /// The phase's append-only record of every attempt (`docs/record.md`).
+    pub fn attempts_file(&self, phase: &str) -> PathBuf {
+        self.logs_dir(phase).join("attempts.jsonl")
+    }
 
     // The layout of `.batty/run/`: one folder per phase that has run, holding everything a
     // run keeps between commands. Every path under it is built here and nowhere else.
@@ -145,6 +155,10 @@ impl Project {
     /// The supervisor's lock: one supervisor per board.
     pub fn run_lock(&self, phase: &str) -> PathBuf {
         self.phase_run_dir(phase).join("supervisor.lock")
+    }
+    /// Held by `batty work` while it builds or repairs the session: two at once take turns.
+    pub fn work_lock(&self, phase: &str) -> PathBuf {
+        self.phase_run_dir(phase).join("work.lock")
     }
     /// The supervisor's live snapshot, read by `batty status` and the status line.
     pub fn status_file(&self, phase: &str) -> PathBuf {
@@ -173,17 +187,36 @@ impl Project {
 
     /// Phases that have run here (a run state exists), sorted.
     pub fn phases_that_ran(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(self.run_dir()) else {
-            return Vec::new();
-        };
-        let mut phases: Vec<String> = dir
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|p| validate_phase(p).is_ok() && self.run_state(p).is_file())
-            .collect();
-        phases.sort();
+        let mut phases = names_in(&self.run_dir());
+        phases.retain(|p| self.run_state(p).is_file());
         phases
     }
+
+    /// Every phase of the project: a board under `.batty/kanban/` or a folder under
+    /// `.batty/run/`, sorted. Files in those folders (such as an old layout's
+    /// `.batty/run/v1.merge.json`) are not phases.
+    pub fn phases(&self) -> Vec<String> {
+        let mut phases = names_in(&self.boards_dir());
+        phases.extend(names_in(&self.run_dir()));
+        phases.sort();
+        phases.dedup();
+        phases
+    }
+}
+
+/// Valid phase names of the folders in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|p| validate_phase(p).is_ok())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The branch an agent works on.
@@ -233,6 +266,19 @@ mod tests {
         for bad in ["", "Brave", "a--b", "-a", "a b", "a/b"] {
             assert!(validate_agent(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn phases_are_folders_not_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = Project::new(dir.path());
+        std::fs::create_dir_all(project.board_dir("v2")).unwrap();
+        std::fs::create_dir_all(project.phase_run_dir("v1")).unwrap();
+        std::fs::write(project.run_dir().join("v1.merge.json"), "{}").unwrap();
+        std::fs::write(project.run_state("v1"), "{}").unwrap();
+        std::fs::create_dir_all(project.run_dir().join("bad name")).unwrap();
+        assert_eq!(project.phases(), ["v1", "v2"]);
+        assert_eq!(project.phases_that_ran(), ["v1"]);
     }
 
     #[test]

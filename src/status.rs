@@ -1,11 +1,14 @@
 //! The live status of a phase: what the supervisor knows about each agent and the merge queue.
 //! The supervisor writes it to `.batty/run/<phase>/status.json` (atomically) whenever it
-//! changes; `batty status` and the tmux status bar read it.
+//! changes; `batty status` and the tmux status bar read it. [`report`] is what `batty status`
+//! shows, built from that snapshot, the run state, the board and tmux.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+pub mod report;
 
 /// What an agent is doing, as the supervisor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,55 +1,10 @@
-//! An adapter: how to start one kind of agent and how to read its screen (ready for input,
-//! asking a question, or busy), plus its automatic replies to routine questions.
+//! An adapter: how to start one kind of agent (its command, the flags batty always needs and
+//! those of its unattended preset), how to read its screen (ready with a composer, a question,
+//! busy, or unknown), how to interrupt it, and its replies to routine questions.
 
 use regex::Regex;
 
-/// How far up the screen a pattern looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The last non-empty line only.
-    LastLine,
-    /// The last `n` lines (after trailing empty ones are dropped), joined with `\n`.
-    Tail(usize),
-}
-
-/// A pattern and the part of the screen it is matched against.
-#[derive(Debug, Clone)]
-pub struct Matcher {
-    pub regex: Regex,
-    pub scope: Scope,
-}
-
-impl Matcher {
-    pub fn new(regex: Regex, scope: Scope) -> Matcher {
-        Matcher { regex, scope }
-    }
-
-    /// Where the match starts in the screen: the text from the start of that line to the end
-    /// of the screen, or `None` when it does not match.
-    fn find(&self, lines: &[&str]) -> Option<String> {
-        match self.scope {
-            Scope::LastLine => {
-                let last = lines.last()?;
-                self.regex.is_match(last).then(|| last.trim().to_owned())
-            }
-            Scope::Tail(n) => {
-                let tail = &lines[lines.len().saturating_sub(n)..];
-                let text = tail.join("\n");
-                let m = self.regex.find(&text)?;
-                let line_start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
-                Some(text[line_start..].to_owned())
-            }
-        }
-    }
-}
-
-/// A reply sent to a question that matches `pattern`. The reply is typed literally and then
-/// Enter is pressed; an empty reply is just Enter (takes the highlighted choice of a menu).
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub pattern: Regex,
-    pub reply: String,
-}
+use super::screen::Capture;
 
 /// What a captured screen shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,30 +12,72 @@ pub enum Screen {
     /// Input is ready: the prompt or composer is drawn and no dialog or menu is on screen.
     Ready { composer: Composer },
     /// Any dialog, menu or question waiting for an answer, whatever its choice markers; the
-    /// question as shown, from its first line to the screen's end.
+    /// text as shown.
     Question(String),
-    /// A busy marker is on screen: the agent is working.
+    /// A busy marker is on screen (the agent is working).
     Busy,
-    /// Nothing recognised (starting up, drawing, working without a marker): not ready, not
-    /// known busy.
+    /// Nothing recognised (starting up, drawing, an unknown screen): not ready, not known busy.
     Unknown,
 }
 
-/// What is typed at the prompt but not yet sent.
+/// What is typed in the agent's input but not yet sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Composer {
+    /// Nothing typed (a dimmed placeholder counts as nothing).
     Empty,
+    /// This text is waiting to be sent (a pasted block as the agent shows it, e.g.
+    /// `[Pasted text #1 +4 lines]`).
     Text(String),
-    /// The adapter cannot tell.
+    /// The adapter cannot tell (a configured `ready_pattern` matched).
     Unknown,
 }
 
-impl Screen {
-    /// Ready with nothing typed (or nothing the adapter can see).
-    pub fn is_ready(&self) -> bool {
-        matches!(self, Screen::Ready { .. })
+/// How an answer is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Typed literally, then Enter; an empty text is Enter alone.
+    Text(String),
+    /// tmux key names sent as they are (`Down`, `Enter`): how a menu is answered, so a menu
+    /// focused on "No" is never answered by a bare Enter.
+    Keys(Vec<String>),
+}
+
+impl Reply {
+    pub fn keys(keys: &[&str]) -> Reply {
+        Reply::Keys(keys.iter().map(|k| (*k).to_owned()).collect())
+    }
+
+    /// For logs: `"y"` or `keys Down Enter`.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Text(t) => format!("{t:?}"),
+            Reply::Keys(k) => format!("keys {}", k.join(" ")),
+        }
     }
 }
+
+/// A reply sent to a question that matches `pattern`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub pattern: Regex,
+    pub reply: Reply,
+}
+
+/// How a built-in adapter reads a screen.
+pub type ReadFn = fn(&Capture) -> Screen;
+
+/// Patterns from the config, tried before (or, for agents defined in the config, instead
+/// of) the built-in reading.
+#[derive(Debug, Clone, Default)]
+pub struct Patterns {
+    /// Matched against the last non-empty line: ready, composer unknown.
+    pub ready: Option<Regex>,
+    /// Matched against the last 30 lines: a question from the matching line on.
+    pub question: Option<Regex>,
+}
+
+/// How many lines a configured question pattern looks at.
+pub const QUESTION_LINES: usize = 30;
 
 /// Questions longer than this are cut (they go into logs and the status line).
 const MAX_QUESTION: usize = 2000;
@@ -90,73 +87,138 @@ const MAX_QUESTION: usize = 2000;
 pub struct Adapter {
     /// `claude`, `codex`, `aider`, `demo`, or a name from `agents:` in the config.
     pub kind: String,
-    /// Shell command that starts the agent in its worktree.
+    /// The whole shell command that starts the agent in its worktree (see [`Adapter::rebuild`]).
     pub command: String,
-    /// The screen shows the agent's input prompt.
-    pub ready: Matcher,
-    /// The screen shows a question waiting for an answer; checked first.
-    pub question: Option<Matcher>,
-    /// The screen shows the agent working even though its prompt may be visible; checked
-    /// before `ready`.
-    pub busy: Option<Matcher>,
-    /// Replies to routine questions, adapter defaults first, then the config's; first match
-    /// wins.
-    pub answers: Vec<Answer>,
-    /// The prompt text that starts the input line, when text typed after it is the composer.
-    pub prompt: Option<String>,
-    /// Keys that interrupt the agent's current work (tmux key names).
+    /// The program that command starts, checked on PATH before anything starts.
+    pub program: String,
+    /// Keys that interrupt the agent's current turn.
     pub interrupt: Vec<String>,
+    /// Replies to routine questions, adapter defaults first, then the config's; first match wins.
+    pub answers: Vec<Answer>,
+    /// Whether the unattended preset is applied.
+    pub unattended: bool,
+    pub(super) parts: Parts,
+    /// How many of `answers` are the adapter's own (the config's follow).
+    pub(super) builtin_answers: usize,
+    pub(super) read: Option<ReadFn>,
+    pub(super) patterns: Patterns,
+}
+
+/// What [`Adapter::command`] is built from.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// The built-in command, or the config's `command`, with the config's `args`.
+    pub base: String,
+    /// Flags batty needs whatever the command is (appended).
+    pub always: Vec<String>,
+    /// The unattended preset: flags appended, variables exported, answers added.
+    pub unattended_args: Vec<String>,
+    pub unattended_env: Vec<(String, String)>,
+    pub unattended_answers: Vec<Answer>,
 }
 
 impl Adapter {
-    /// Classifies a `capture-pane` snapshot: a question first, then busy markers, then the
-    /// ready prompt; a screen that shows none of them counts as busy.
+    /// Classifies a `capture-pane` snapshot, plain or with attributes (`-e`): configured
+    /// patterns first, then the adapter's own reading.
     pub fn classify(&self, screen: &str) -> Screen {
-        let mut lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
-        while lines.last().is_some_and(|l| l.is_empty()) {
-            lines.pop();
-        }
-        if lines.is_empty() {
+        let capture = Capture::parse(screen);
+        if capture.lines.is_empty() {
             return Screen::Unknown;
         }
-        if let Some(q) = self.question.as_ref().and_then(|m| m.find(&lines)) {
-            return Screen::Question(tidy_question(&q));
+        if let Some(q) = &self.patterns.question {
+            let from = capture.lines.len().saturating_sub(QUESTION_LINES);
+            let tail = capture.lines[from..].join("\n");
+            if let Some(m) = q.find(&tail) {
+                let start = tail[..m.start()].rfind('\n').map_or(0, |i| i + 1);
+                return Screen::Question(tidy_question(&tail[start..]));
+            }
         }
-        if self.busy.as_ref().is_some_and(|m| m.find(&lines).is_some()) {
-            return Screen::Busy;
-        }
-        if let Some(line) = self.ready.find(&lines) {
+        if let Some(r) = &self.patterns.ready
+            && capture.lines.last().is_some_and(|l| r.is_match(l))
+        {
             return Screen::Ready {
-                composer: self.composer(&line),
+                composer: Composer::Unknown,
             };
         }
-        Screen::Unknown
-    }
-
-    /// What the prompt line holds after the prompt, when the adapter knows its prompt.
-    fn composer(&self, line: &str) -> Composer {
-        let Some(prompt) = &self.prompt else {
-            return Composer::Unknown;
-        };
-        match line.trim_end().strip_prefix(prompt.as_str()) {
-            Some(rest) if rest.trim().is_empty() => Composer::Empty,
-            Some(rest) => Composer::Text(rest.trim().to_owned()),
-            None if line.trim_end() == prompt.trim_end() => Composer::Empty,
-            None => Composer::Unknown,
+        match self.read {
+            Some(read) => match read(&capture) {
+                Screen::Question(q) => Screen::Question(tidy_question(&q)),
+                other => other,
+            },
+            None => Screen::Unknown,
         }
     }
 
     /// The reply for `question`, if a rule matches it.
-    pub fn answer_for(&self, question: &str) -> Option<&str> {
+    pub fn answer_for(&self, question: &str) -> Option<&Reply> {
         self.answers
             .iter()
             .find(|a| a.pattern.is_match(question))
-            .map(|a| a.reply.as_str())
+            .map(|a| &a.reply)
+    }
+
+    /// This adapter with its unattended preset applied (its flags, variables and answers).
+    pub fn with_unattended(mut self) -> Adapter {
+        if !self.unattended {
+            self.unattended = true;
+            let extra = self.parts.unattended_answers.clone();
+            // Before the config's answers: the preset's are what makes it run unattended.
+            let rest = self
+                .answers
+                .split_off(self.builtin_answers.min(self.answers.len()));
+            self.builtin_answers += extra.len();
+            self.answers.extend(extra);
+            self.answers.extend(rest);
+            self.rebuild();
+        }
+        self
+    }
+
+    /// Recomputes [`Adapter::command`]: `export VAR=value; <base> <always> [<unattended>]`.
+    pub(super) fn rebuild(&mut self) {
+        let mut command = String::new();
+        if self.unattended {
+            for (k, v) in &self.parts.unattended_env {
+                command.push_str(&format!("export {k}={}; ", crate::proc::shell_word(v)));
+            }
+        }
+        command.push_str(&self.parts.base);
+        let mut args = self.parts.always.clone();
+        if self.unattended {
+            args.extend(self.parts.unattended_args.iter().cloned());
+        }
+        for arg in &args {
+            command.push(' ');
+            command.push_str(&crate::proc::shell_word(arg));
+        }
+        self.command = command;
+        self.program = program_of(&self.parts.base);
+    }
+}
+
+/// The program a shell command starts: its first word after any `VAR=value` assignments and
+/// `exec`/`env`, with a single-quoted word unquoted.
+pub fn program_of(command: &str) -> String {
+    let mut rest = command.trim_start();
+    loop {
+        let (word, after) = if let Some(quoted) = rest.strip_prefix('\'') {
+            match quoted.split_once('\'') {
+                Some((w, after)) => (w, after),
+                None => (quoted, ""),
+            }
+        } else {
+            rest.split_once(char::is_whitespace).unwrap_or((rest, ""))
+        };
+        let assignment = word.contains('=') && !word.starts_with('=') && !rest.starts_with('\'');
+        if word.is_empty() || !(assignment || word == "exec" || word == "env") {
+            return word.trim_matches('"').to_owned();
+        }
+        rest = after.trim_start();
     }
 }
 
 /// Drops blank lines and trailing spaces, and bounds the length.
-fn tidy_question(text: &str) -> String {
+pub(super) fn tidy_question(text: &str) -> String {
     let mut out: String = text
         .lines()
         .map(str::trim_end)
@@ -178,91 +240,15 @@ fn tidy_question(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn adapter() -> Adapter {
-        Adapter {
-            kind: "t".into(),
-            command: "t".into(),
-            ready: Matcher::new(Regex::new(r"^t>\s*$").unwrap(), Scope::LastLine),
-            question: Some(Matcher::new(
-                Regex::new(r"\[y/n\]\s*$").unwrap(),
-                Scope::LastLine,
-            )),
-            busy: Some(Matcher::new(
-                Regex::new("esc to interrupt").unwrap(),
-                Scope::Tail(3),
-            )),
-            answers: vec![
-                Answer {
-                    pattern: Regex::new(r"^Continue\?").unwrap(),
-                    reply: "y".into(),
-                },
-                Answer {
-                    pattern: Regex::new("Continue").unwrap(),
-                    reply: "never reached".into(),
-                },
-            ],
-            prompt: Some("t>".into()),
-            interrupt: vec!["C-c".into()],
-        }
-    }
-
     #[test]
-    fn ready_uses_the_last_non_empty_line() {
-        let a = adapter();
+    fn program_skips_assignments_and_exec() {
+        assert_eq!(program_of("claude --model opus"), "claude");
+        assert_eq!(program_of("IS_SANDBOX=1 exec claude"), "claude");
+        assert_eq!(program_of("env A=b ./my-wrapper.sh x"), "./my-wrapper.sh");
         assert_eq!(
-            a.classify("output\nt>\n\n\n"),
-            Screen::Ready {
-                composer: Composer::Empty
-            }
+            program_of("'/opt/batty bin/batty' demo-agent"),
+            "/opt/batty bin/batty"
         );
-        assert_eq!(a.classify("t>\nmore output\n"), Screen::Unknown);
-        assert_eq!(a.classify(""), Screen::Unknown);
-        assert_eq!(a.classify("\n\n"), Screen::Unknown);
-    }
-
-    #[test]
-    fn questions_come_first_and_carry_their_text() {
-        let a = adapter();
-        assert_eq!(
-            a.classify("work\nContinue? [y/n]   \n\n"),
-            Screen::Question("Continue? [y/n]".into())
-        );
-        // Answered (the reply is echoed after it): no longer a question.
-        assert_eq!(a.classify("Continue? [y/n] y\n"), Screen::Unknown);
-    }
-
-    #[test]
-    fn busy_markers_win_over_a_visible_prompt() {
-        let a = adapter();
-        assert_eq!(a.classify("working (esc to interrupt)\nt>\n"), Screen::Busy);
-        assert_eq!(
-            a.classify("working (esc to interrupt)\n1\n2\n3\nt>\n"),
-            Screen::Ready {
-                composer: Composer::Empty
-            },
-            "the marker scrolled out of the tail"
-        );
-    }
-
-    #[test]
-    fn tail_question_starts_at_the_matching_line() {
-        let mut a = adapter();
-        a.question = Some(Matcher::new(
-            Regex::new(r"(?s)Do you want to [^\n]*\?.*❯ \d\.").unwrap(),
-            Scope::Tail(10),
-        ));
-        let screen = "old output\n Do you want to proceed?\n\n ❯ 1. Yes\n   2. No\n";
-        assert_eq!(
-            a.classify(screen),
-            Screen::Question(" Do you want to proceed?\n ❯ 1. Yes\n   2. No".into())
-        );
-    }
-
-    #[test]
-    fn first_matching_answer_wins() {
-        let a = adapter();
-        assert_eq!(a.answer_for("Continue? [y/n]"), Some("y"));
-        assert_eq!(a.answer_for("Delete everything? [y/n]"), None);
     }
 
     #[test]
@@ -270,5 +256,14 @@ mod tests {
         let q = tidy_question(&"é".repeat(MAX_QUESTION));
         assert!(q.len() <= MAX_QUESTION + '…'.len_utf8());
         assert!(q.ends_with('…'));
+    }
+
+    #[test]
+    fn replies_describe_themselves() {
+        assert_eq!(Reply::Text("y".into()).describe(), "\"y\"");
+        assert_eq!(
+            Reply::keys(&["Down", "Enter"]).describe(),
+            "keys Down Enter"
+        );
     }
 }

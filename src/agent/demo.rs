@@ -1,10 +1,69 @@
-//! The demo agent's input rules (the loop itself is `batty demo-agent`): how pasted lines
+//! The demo agent: its adapter (prompt `demo> `, `[y/n]` questions, progress lines while it
+//! works), and its input rules (the loop itself is `batty demo-agent`): how pasted lines
 //! become one task, and how file names and contents are filled in.
 //!
 //! A delivered message arrives as lines: `Task #<id>: <title>`, the rest of the message, and
 //! its last line naming `batty task done <id>` (see [`super::TaskMessage`]). A person can also
 //! type `Task #<id>: <title>` and press Enter twice. Bracketed-paste markers, CRs and other
 //! control characters are dropped; anything else outside a message is ignored.
+
+use std::path::Path;
+
+use regex::Regex;
+
+use super::adapter::{Adapter, Answer, Composer, Parts, Reply, Screen};
+use super::screen::Capture;
+
+/// The demo agent, started as `<batty> demo-agent`.
+pub fn adapter(batty_exe: &Path) -> Adapter {
+    Adapter {
+        kind: "demo".into(),
+        command: String::new(),
+        program: String::new(),
+        interrupt: vec!["C-c".into()],
+        answers: vec![Answer {
+            pattern: Regex::new(r"^Continue\? \[y/n\]").expect("a tested pattern"),
+            reply: Reply::Text("y".into()),
+        }],
+        unattended: false,
+        parts: Parts {
+            base: format!(
+                "{} demo-agent",
+                crate::proc::shell_word(&batty_exe.to_string_lossy())
+            ),
+            ..Parts::default()
+        },
+        builtin_answers: 1,
+        read: Some(read),
+        patterns: Default::default(),
+    }
+}
+
+const PROMPT: &str = "demo>";
+
+fn read(c: &Capture) -> Screen {
+    let Some(last) = c.lines.last() else {
+        return Screen::Unknown;
+    };
+    if last.ends_with("[y/n]") {
+        return Screen::Question(last.clone());
+    }
+    if let Some(typed) = last.strip_prefix(PROMPT) {
+        let typed = typed.trim_start();
+        return Screen::Ready {
+            composer: if typed.is_empty() {
+                Composer::Empty
+            } else {
+                Composer::Text(typed.to_owned())
+            },
+        };
+    }
+    let working = ["working on #", "step ", "committed #", "rebasing onto "];
+    if working.iter().any(|w| last.starts_with(w)) {
+        return Screen::Busy;
+    }
+    Screen::Unknown
+}
 
 /// A task read from input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +171,33 @@ pub fn fill(template: &str, task: &DemoTask) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn screens() {
+        let demo = adapter(Path::new("batty"));
+        let empty = Screen::Ready {
+            composer: Composer::Empty,
+        };
+        assert_eq!(demo.classify("demo> \n\n"), empty);
+        assert_eq!(
+            demo.classify("demo> Task #1: x"),
+            Screen::Ready {
+                composer: Composer::Text("Task #1: x".into())
+            }
+        );
+        assert_eq!(
+            demo.classify("demo> Task #1: x\nworking on #1\n"),
+            Screen::Busy
+        );
+        assert_eq!(demo.classify("Task #1: x\nBoard: /b"), Screen::Unknown);
+        let q = demo.classify("working on #1\nContinue? [y/n]\n");
+        assert_eq!(q, Screen::Question("Continue? [y/n]".into()));
+        assert_eq!(
+            demo.answer_for("Continue? [y/n]"),
+            Some(&Reply::Text("y".into()))
+        );
+        assert_eq!(demo.answer_for("Delete the repo? [y/n]"), None);
+    }
 
     fn task(inbox: &mut Inbox, lines: &[&str]) -> Vec<Input> {
         lines.iter().map(|l| inbox.push_line(l)).collect()

@@ -152,3 +152,29 @@ mod tests {
         assert!(b.problems().is_empty());
     }
 }
+
+/// Removes temp files a board writer left behind when it was killed mid-write
+/// (`.<name>.<pid>.<n>.tmp` whose writer is gone). Called at start by the supervisor.
+pub fn clean_temp_files(dir: &Path) {
+    let Ok(config) = BoardConfig::load(dir) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(config.tasks_path()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        // `<file>.<pid>.<n>`: the writer's pid is the second field from the end.
+        let mut fields = rest.rsplitn(3, '.');
+        let (_n, pid) = (fields.next(), fields.next());
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !crate::tmux::process_running(pid) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}

@@ -23,6 +23,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use config::{ARCHIVED, BoardConfig, ClassDef, StatusDef, default_config_yml};
+pub use index::clean_temp_files;
 pub use load::Board;
 pub use ops::{NewTask, claim, create, move_to, release, release_status, update, working_status};
 pub use slug::{file_name, slug};

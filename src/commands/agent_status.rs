@@ -45,7 +45,7 @@ impl From<StateArg> for ReportedState {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
     let (Some(agent), Some(phase)) = (env("BATTY_AGENT"), env("BATTY_PHASE")) else {
         if args.quiet_outside {
@@ -70,13 +70,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let path = report::report_path(&project, &phase, &agent);
     // Failing to write under `.batty/run` is the environment's doing (permissions, disk).
-    report::append(&path, &Report::now(args.state.into(), note))
-        .map_err(|e| crate::error::user(e.to_string()))?;
+    report::append(&path, &Report::now(args.state.into(), note))?;
     Ok(())
 }
 
 /// The project root from `BATTY_BOARD` = `<root>/.batty/kanban/<phase>`.
-fn project_from_board(board: &Path, phase: &str) -> anyhow::Result<Project> {
+fn project_from_board(board: &Path, phase: &str) -> crate::error::Result<Project> {
     let root: Option<PathBuf> = (|| {
         let kanban = board.parent()?;
         let batty = kanban.parent()?;

@@ -1,21 +1,21 @@
 //! `batty attach`: hand the terminal to the phase's tmux session.
 
 use crate::config::Config;
-use crate::error::user_hint;
-use crate::paths::{session_name, validate_phase};
-use crate::tmux::Tmux;
+use crate::error::{Result, user_hint};
+use crate::paths::session_name;
 
 /// Attach to the phase's tmux session (switch to it when already inside tmux).
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The phase whose session to attach to.
     pub phase: String,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    validate_phase(&args.phase)?;
+pub fn run(args: Args) -> Result<()> {
     let project = super::project()?;
+    super::known_phase(&project, &args.phase)?;
     let config = Config::load(&project.config_file())?;
-    let tmux = Tmux::from_config(&config.tmux);
+    let tmux = super::tmux(&config)?;
     let name = session_name(&args.phase);
     let Some(id) = crate::session::tag::find(&tmux, &project, &args.phase)? else {
         return Err(user_hint(

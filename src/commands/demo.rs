@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 
 use crate::error::user;
+use crate::git::Git;
 use crate::proc::Cmd;
 
 /// Show the whole loop on a throwaway repository: a board of demo tasks with dependencies,
@@ -36,7 +37,7 @@ const TASKS: &[(&str, &str)] = &[
     ("Tidy up the README", ""),
 ];
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     if args.parallel == 0 || args.parallel > 16 {
         return Err(user("`--parallel` must be between 1 and 16 for the demo"));
     }
@@ -53,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let exe = std::env::current_exe().context("finding the batty binary")?;
     make_repo(&dir)?;
-    let batty = |args: &[&str]| -> anyhow::Result<String> {
+    let batty = |args: &[&str]| -> crate::error::Result<String> {
         Ok(Cmd::new(&exe).args(args).current_dir(&dir).read()?)
     };
     batty(&["init", "--phase", "demo"])?;
@@ -95,12 +96,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    Cmd::new("git").current_dir(dir).args(args).run()?;
+fn git(dir: &Path, args: &[&str]) -> crate::error::Result<()> {
+    Git::new(dir).run(args)?;
     Ok(())
 }
 
-fn make_repo(dir: &Path) -> anyhow::Result<()> {
+fn make_repo(dir: &Path) -> crate::error::Result<()> {
     git(dir, &["init", "-q", "-b", "main"])?;
     // The demo's own identity, so agents and merges can commit on a machine without one.
     git(dir, &["config", "user.name", "batty demo"])?;

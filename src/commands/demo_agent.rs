@@ -57,7 +57,7 @@ pub struct Args {
 
 const PROMPT: &str = "demo> ";
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut inbox = Inbox::new();

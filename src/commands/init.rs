@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use crate::error::Context;
 
 use crate::error::user_hint;
 
@@ -21,10 +21,11 @@ pub struct Args {
     pub phase: String,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     crate::paths::validate_phase(&args.phase)?;
-    let cwd = std::env::current_dir()?;
-    let root = project_root(&cwd);
+    crate::git::require_version()?;
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let root = project_root(&cwd)?;
     let project = crate::paths::Project::new(&root);
     let board = project.board_dir(&args.phase);
     let shown = |p: &Path| p.strip_prefix(&root).unwrap_or(p).display().to_string();
@@ -40,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = project.config_file();
     if !config.exists() {
         write_new(&config, crate::config::DEFAULT_CONFIG_YML)?;
-        println!("created {}", shown(&config));
+        super::ui::note(format!("created {}", shown(&config)));
     }
     std::fs::create_dir_all(board.join("tasks"))
         .with_context(|| format!("cannot create {}", board.display()))?;
@@ -48,34 +49,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &board.join("config.yml"),
         &crate::board::default_config_yml(&args.phase),
     )?;
-    println!("created board {}/", shown(&board));
+    super::ui::note(format!("created board {}/", shown(&board)));
     let gitignore = root.join(".gitignore");
     if add_gitignore_lines(&gitignore)? {
-        println!("updated .gitignore");
+        super::ui::note("updated .gitignore");
     }
-    println!("next: batty task add --phase {} \"First task\"", args.phase);
+    super::ui::note(format!(
+        "next: batty task add --phase {} \"First task\"",
+        args.phase
+    ));
     Ok(())
 }
 
-/// The nearest folder up from `cwd` with `.batty/` or `.git`, else `cwd`.
-fn project_root(cwd: &Path) -> PathBuf {
+/// The main checkout when `cwd` is in an agent's worktree, else the top of the git work
+/// tree `cwd` is in, which must have a commit: refused in a plain folder, a bare repository
+/// (where `.batty/` would land in the git folder) and a repository with nothing committed.
+fn project_root(cwd: &Path) -> crate::error::Result<PathBuf> {
     let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_owned());
     if let Some((root, _)) = crate::board::discover::worktree_origin(&cwd) {
-        return root;
+        return Ok(root);
     }
-    cwd.ancestors()
-        .find(|d| d.join(".batty").is_dir() || d.join(".git").exists())
-        .unwrap_or(&cwd)
-        .to_owned()
+    let top = crate::session::repo::require_work_tree(&cwd)?;
+    Ok(top.canonicalize().unwrap_or(top))
 }
 
-fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+fn write_new(path: &Path, text: &str) -> crate::error::Result<()> {
     crate::fsutil::write_atomic(path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Appends the missing [`GITIGNORE_LINES`]; true when the file changed.
-fn add_gitignore_lines(path: &Path) -> anyhow::Result<bool> {
+fn add_gitignore_lines(path: &Path) -> crate::error::Result<bool> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 
 /// Copy stdin to a pty log, rotating it past --max-bytes (used by pipe-pane).
 #[derive(Debug, clap::Args)]
@@ -25,7 +25,7 @@ pub struct Args {
 const BURST: usize = 8 * 1024;
 const GATHER: Duration = Duration::from_millis(2);
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     copy_rotating(
         std::io::stdin().lock(),
         &args.file,

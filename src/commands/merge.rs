@@ -16,9 +16,9 @@ pub struct Args {
     pub retry: Option<u64>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    crate::paths::validate_phase(&args.phase)?;
+pub fn run(args: Args) -> crate::error::Result<()> {
     let project = super::project()?;
+    super::known_phase(&project, &args.phase)?;
     let path = queue_file(&project, &args.phase);
     if let Some(task) = args.retry {
         MergeQueue::update(&path, |q| q.retry(task))?;

@@ -1,31 +1,35 @@
-//! `batty stop`: end the phase's session; with `--clean`, remove its worktrees and branches.
+//! `batty stop`: end the phase's session; with `--clean`, remove its worktrees and branches,
+//! the merge worktree, the merge queue's files and batty's refs of the phase.
 
 use crate::config::Config;
 use crate::error::user_hint;
 use crate::paths::{agent_branch, session_name, validate_agent, validate_phase};
 use crate::session::RunState;
-use crate::tmux::Tmux;
 use crate::worktree::Repo;
 
 /// Stop the phase's tmux session (supervisor and agents). Worktrees and branches are kept
 /// unless --clean.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The phase whose session to stop.
     pub phase: String,
-    /// Also remove the agents' worktrees and branches and the run state.
+    /// Also remove the agents' worktrees and branches, the run state, the merge worktree, the
+    /// merge queue and batty's refs of the phase (`refs/batty/<phase>/`).
     #[arg(long)]
     pub clean: bool,
-    /// With --clean: remove them even with uncommitted or unmerged work.
+    /// With --clean: remove them even with uncommitted or unmerged work (including work kept
+    /// at `refs/batty/<phase>/` that is not on the merge target).
     #[arg(long, requires = "clean")]
     pub force: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     validate_phase(&args.phase)?;
     let phase = args.phase.as_str();
     let project = super::project()?;
+    super::known_phase(&project, phase)?;
     let config = Config::load(&project.config_file())?;
-    let tmux = Tmux::from_config(&config.tmux);
+    let tmux = super::tmux(&config)?;
     let state = RunState::load(&project.run_state(phase))?;
     let repo = Repo::new(project.root());
 
@@ -67,6 +71,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     at_risk.push(format!("`{name}`: {}", risk.describe()));
                 }
             }
+            let target = config.merge.target.clone().unwrap_or_else(|| base.clone());
+            for kept in crate::merge::refs_at_risk(&project, phase, &target)? {
+                at_risk.push(format!("merge queue {kept}"));
+            }
             if !at_risk.is_empty() {
                 return Err(user_hint(
                     format!("`--clean` would discard work: {}", at_risk.join("; ")),
@@ -101,12 +109,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
-        // Only removes the folder when nothing else (the merge worktree, orphans) is left.
+        let merge = crate::merge::clean(&project, phase)?;
+        // Only removes the folder when nothing else (orphans moved aside) is left.
         let _ = std::fs::remove_dir(project.worktrees_dir(phase));
         println!(
             "removed {} worktree(s) and branch(es) of phase `{phase}`",
             agents.len()
         );
+        if merge != crate::merge::Cleaned::default() {
+            println!(
+                "removed the merge queue: {}{} file(s), {} ref(s)",
+                if merge.worktree { "its worktree, " } else { "" },
+                merge.files,
+                merge.refs
+            );
+        }
     }
     Ok(())
 }
@@ -117,7 +134,7 @@ fn release_claims(
     board_dir: &std::path::Path,
     state: &RunState,
     dispatch: &[String],
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     let Ok(board) = crate::board::Board::load(board_dir) else {
         return Ok(());
     };

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use crate::error::Context;
 
 use crate::board::{self, Board, NewTask, Task, TaskJson};
 use crate::error::{user, user_hint};
@@ -49,8 +49,10 @@ pub enum TaskCommand {
 pub struct AddArgs {
     /// The task's title.
     pub title: String,
+    /// Priority, one of the board's `priorities` (default: the board's default).
     #[arg(long)]
     pub priority: Option<String>,
+    /// Status to create it in (default: the board's default status).
     #[arg(long)]
     pub status: Option<String>,
     /// Class of service (expedite, fixed-date, standard, intangible).
@@ -65,11 +67,13 @@ pub struct AddArgs {
     /// The task's markdown body.
     #[arg(long)]
     pub body: Option<String>,
+    /// Who the task is for.
     #[arg(long)]
     pub assignee: Option<String>,
     /// Due date, YYYY-MM-DD.
     #[arg(long)]
     pub due: Option<String>,
+    /// Id of the parent task.
     #[arg(long)]
     pub parent: Option<u64>,
     /// Print the task as JSON.
@@ -92,30 +96,41 @@ pub struct ListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct IdArgs {
+    /// The task's id.
     pub id: u64,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct MoveArgs {
+    /// The task's id.
     pub id: u64,
+    /// The status to move it to, one of the board's statuses.
     pub status: String,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct EditArgs {
+    /// The task's id.
     pub id: u64,
+    /// New title.
     #[arg(long)]
     pub title: Option<String>,
+    /// New status, one of the board's statuses.
     #[arg(long)]
     pub status: Option<String>,
+    /// New priority, one of the board's priorities.
     #[arg(long)]
     pub priority: Option<String>,
+    /// New class of service.
     #[arg(long)]
     pub class: Option<String>,
+    /// New assignee.
     #[arg(long)]
     pub assignee: Option<String>,
     /// Add a tag (repeat, or separate with commas).
@@ -136,43 +151,51 @@ pub struct EditArgs {
     /// Mark the task blocked, with a reason.
     #[arg(long, value_name = "REASON", conflicts_with = "unblock")]
     pub block: Option<String>,
+    /// Clear the blocked mark and its reason.
     #[arg(long)]
     pub unblock: bool,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DoneArgs {
+    /// The task's id.
     pub id: u64,
     /// A note appended to the task's body.
     #[arg(long)]
     pub note: Option<String>,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ReleaseArgs {
+    /// The task's id.
     pub id: u64,
     /// Why, for the board's activity log.
     #[arg(long)]
     pub reason: Option<String>,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ClaimArgs {
+    /// The task's id.
     pub id: u64,
     /// The agent that takes the task.
     #[arg(long)]
     pub agent: String,
+    /// Print the task as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> crate::error::Result<()> {
     let Some(command) = args.command else {
         return Err(user_hint(
             "`batty task` needs a subcommand",
@@ -220,11 +243,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     None => return Err(board::BoardError::NotFound { id: a.id, dir }.into()),
                 },
             };
+            let attempts = crate::record::show::for_task(&dir, a.id);
             if a.json {
-                return print_json(&TaskJson::new(task));
+                return print_json(&attempts.json(TaskJson::new(task)));
             }
             let mut out = std::io::stdout().lock();
             write_details(&mut out, task)?;
+            attempts.write(&mut out)?;
             Ok(())
         }
         TaskCommand::Move(a) => {
@@ -263,7 +288,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn list(dir: &std::path::Path, a: ListArgs) -> anyhow::Result<()> {
+fn list(dir: &std::path::Path, a: ListArgs) -> crate::error::Result<()> {
     let board = Board::load(dir)?;
     report_problems(&board);
     let mut tasks: Vec<&Task> = if a.ready {
@@ -317,7 +342,7 @@ fn list(dir: &std::path::Path, a: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn edit(dir: &std::path::Path, a: EditArgs, now: board::Timestamp) -> anyhow::Result<()> {
+fn edit(dir: &std::path::Path, a: EditArgs, now: board::Timestamp) -> crate::error::Result<()> {
     let due = match a.due.as_deref() {
         Some("") => Some(None),
         Some(d) => Some(Some(parse_due(d)?)),
@@ -384,14 +409,14 @@ fn edit(dir: &std::path::Path, a: EditArgs, now: board::Timestamp) -> anyhow::Re
 }
 
 /// The board folder from the flags, `BATTY_BOARD`, the worktree we are in, or the only board.
-fn board_dir(phase: Option<&str>, board: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+fn board_dir(phase: Option<&str>, board: Option<PathBuf>) -> crate::error::Result<PathBuf> {
     if let Some(dir) = board {
         return Ok(dir);
     }
     let cwd = std::env::current_dir()?;
     let cwd = cwd.canonicalize().unwrap_or(cwd);
     let worktree = board::discover::worktree_origin(&cwd);
-    let project = || -> anyhow::Result<crate::paths::Project> {
+    let project = || -> crate::error::Result<crate::paths::Project> {
         match &worktree {
             Some((root, _)) => Ok(crate::paths::Project::new(root)),
             None => crate::commands::project(),
@@ -423,7 +448,7 @@ fn board_dir(phase: Option<&str>, board: Option<PathBuf>) -> anyhow::Result<Path
 }
 
 /// `supervisor.dispatch_statuses` from `.batty/config.yml` of the board's project.
-fn dispatch_statuses(board_dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+fn dispatch_statuses(board_dir: &std::path::Path) -> crate::error::Result<Vec<String>> {
     let start = board_dir
         .canonicalize()
         .unwrap_or_else(|_| board_dir.to_owned());
@@ -462,7 +487,7 @@ fn status_of(dir: &std::path::Path, id: u64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn parse_due(text: &str) -> anyhow::Result<chrono::NaiveDate> {
+fn parse_due(text: &str) -> crate::error::Result<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| user(format!("invalid due date `{text}`: use YYYY-MM-DD")))
 }
@@ -478,7 +503,7 @@ fn append_note(body: &mut String, note: &str) {
     body.push('\n');
 }
 
-fn print_task(task: &Task, json: bool, line: impl FnOnce() -> String) -> anyhow::Result<()> {
+fn print_task(task: &Task, json: bool, line: impl FnOnce() -> String) -> crate::error::Result<()> {
     if json {
         return print_json(&TaskJson::new(task));
     }
@@ -486,7 +511,7 @@ fn print_task(task: &Task, json: bool, line: impl FnOnce() -> String) -> anyhow:
     Ok(())
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).context("cannot write JSON")?;
     writeln!(out)?;

@@ -1,17 +1,18 @@
 //! `batty work`: build or repair the phase's tmux session.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-
+use super::ui;
 use crate::config::Config;
-use crate::error::{user, user_hint};
+use crate::error::{Context as _, Result, user, user_hint};
 use crate::paths::{Project, validate_agent, validate_phase};
 use crate::session::RunState;
 use crate::session::apply::{self, Context};
+use crate::session::lock;
 use crate::session::plan::{self, Request, WorktreeStep, World};
 use crate::status::PhaseStatus;
-use crate::tmux::Tmux;
 use crate::worktree::Repo;
 
 /// Start the phase's tmux session `batty-<phase>`: the supervisor in window 0 and one window
@@ -46,9 +47,13 @@ pub struct Args {
     /// person), writing a summary to `.batty/logs/<phase>/summary.txt`.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Run the agents with their unattended preset (as `agents.<kind>.unattended: true`
+    /// does): no permission prompts, routine answers given; see the README for each agent.
+    #[arg(long)]
+    pub unattended: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> Result<()> {
     validate_phase(&args.phase)?;
     if args.parallel == Some(0) || args.parallel.is_some_and(|n| n > 64) {
         return Err(user("`--parallel` must be between 1 and 64"));
@@ -62,10 +67,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("create it with `batty init --phase {phase}`"),
         ));
     }
-    let tmux = Tmux::from_config(&config.tmux);
+    // Before the base branch is looked for: an empty repository has none, and the fix is
+    // to commit, not to name one.
+    crate::session::repo::require_work_tree(project.root())?;
+    let tmux = super::tmux(&config)?;
     tmux.require_version()?;
+    crate::git::require_version()?;
+    let session_name = crate::paths::session_name(phase);
+    let me = lock::Holder::current(tmux.server(), &session_name);
+    // Two `batty work` at once take turns; the second then finds the first one's session
+    // and only repairs. A dry run changes nothing, so it needs no turn.
+    let _turn = if args.dry_run {
+        None
+    } else {
+        Some(wait_turn(&project, phase, &me)?)
+    };
     let repo = Repo::new(project.root());
-    let state = RunState::load(&project.run_state(phase)).map_err(|e| user(e.to_string()))?;
+    let state = RunState::load(&project.run_state(phase))?;
 
     let base = match args.base.clone().or_else(|| config.base_branch.clone()) {
         Some(base) => base,
@@ -77,7 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?,
     };
     if !repo.rev_exists(&base)? {
-        return Err(user(format!("base branch `{base}` does not exist")));
+        return Err(user_hint(
+            format!("base branch `{base}` does not exist"),
+            "name an existing branch with `--base BRANCH` or `base_branch:` in \
+             .batty/config.yml",
+        ));
     }
     let kind = args
         .agent
@@ -86,9 +108,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|| state.as_ref()?.agents.first().map(|a| a.kind.clone()))
         .unwrap_or_else(|| "claude".to_owned());
     let exe = current_exe()?;
-    let agent_command = crate::agent::resolve(&kind, &config, std::path::Path::new(&exe))
-        .map_err(|e| user(e.to_string()))?
-        .command;
+    let mut adapter = crate::agent::resolve(&kind, &config, std::path::Path::new(&exe))?;
+    if args.unattended {
+        adapter = adapter.with_unattended();
+    }
+    let agent_command = adapter.command.clone();
 
     let parallel = args
         .parallel
@@ -112,9 +136,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    if !args.dry_run {
-        repo.prune()?;
-    }
     let world = World {
         state,
         session,
@@ -135,12 +156,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         recreate: args.new,
         port_base: config.worktree.port_base,
     };
-    let mut plan = plan::plan(&project, &request, &world).map_err(|e| {
-        user_hint(
-            e.to_string(),
-            "wait until they are idle (`batty status`), or stop the phase",
-        )
-    })?;
+    let mut plan = plan::plan(&project, &request, &world)?;
+    check_supervisor_lock(&project, phase, &me, &plan, &world)?;
 
     if args.new {
         let mut at_risk = Vec::new();
@@ -160,10 +177,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    if args.unattended {
+        // The supervisor reads it back, for the preset's answers.
+        for record in &mut plan.state.agents {
+            record.extra.insert(
+                crate::agent::UNATTENDED_KEY.to_owned(),
+                serde_json::Value::Bool(true),
+            );
+        }
+    }
     if args.dry_run {
         print!("{plan}");
         return Ok(());
     }
+    repo.prune()?;
+    let progress = |agent: &str, line: &str| {
+        if agent.is_empty() {
+            ui::note(line);
+        } else {
+            ui::note(format!("agent `{agent}`: {line}"));
+        }
+    };
     let ctx = Context {
         project: &project,
         config: &config,
@@ -175,51 +209,153 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         agent_command,
         base,
         exit_when_done: args.exit_when_done,
+        progress: &progress,
     };
     let report = apply::apply(&ctx, &mut plan)?;
     for (agent, note) in &report.notes {
-        if agent.is_empty() {
-            println!("{note}");
-        } else {
-            println!("agent `{agent}`: {note}");
-        }
+        progress(agent, note);
     }
     let session_id = plan.state.session_id.clone().unwrap_or_default();
+    // Window ids (`@3`) mean nothing to a person; the tab number they press does.
+    let indexes: BTreeMap<String, u32> = tmux
+        .list_panes_session(&session_id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.window_id, p.window_index))
+        .collect();
     let running = plan.agents.len() - report.failures.len();
-    println!(
-        "session `{}` ({session_id}): supervisor in window 0, {running} agent(s)",
+    ui::note(format!(
+        "session `{}`: supervisor in window 0, {running} agent(s)",
         plan.session_name
-    );
+    ));
     for record in plan.state.active() {
         if report.failures.iter().any(|(n, _)| n == &record.name) {
             continue;
         }
-        println!(
-            "  {:<16} window {:<4} pane {:<4} {}",
+        let window = record
+            .window_id
+            .as_ref()
+            .and_then(|w| indexes.get(w))
+            .map_or_else(|| "-".to_owned(), u32::to_string);
+        ui::note(format!(
+            "  {:<16} window {window:<3} {}",
             record.name,
-            record.window_id.as_deref().unwrap_or("-"),
-            record.executor_pane.as_deref().unwrap_or("-"),
             relative(&project, &record.worktree)
+        ));
+    }
+    let failed = report.failures.len();
+    let style = ui::Style::stderr();
+    for (agent, err) in report.failures {
+        let err = crate::error::Error::from(err);
+        eprintln!(
+            "{} agent `{agent}` not started: {}",
+            style.error("error:"),
+            err.message()
         );
+        for hint in err.hints() {
+            eprintln!("{} {hint}", style.hint("hint:"));
+        }
     }
-    for (agent, err) in &report.failures {
-        eprintln!("error: agent `{agent}` not started: {err}");
-    }
-    if !report.failures.is_empty() {
+    if failed > 0 {
         return Err(user(format!(
-            "{} of {} agent(s) could not start",
-            report.failures.len(),
+            "{failed} of {} agent(s) could not start",
             plan.agents.len()
+        ))
+        .hint(format!(
+            "see why in `batty logs {phase} <agent>`, fix it, and rerun `batty work {phase}`"
         )));
     }
     if args.attach {
+        drop(_turn);
         tmux.attach(&session_id)?;
+    } else {
+        ui::note(format!(
+            "watch it with `batty attach {phase}`, or `batty status {phase}`"
+        ));
     }
     Ok(())
 }
 
+/// How long a second `batty work` of the same phase waits for the first to finish.
+const TURN_WAIT: Duration = Duration::from_secs(120);
+
+/// Takes the phase's `batty work` lock, waiting (and saying so) while another one holds it.
+fn wait_turn(project: &Project, phase: &str, me: &lock::Holder) -> Result<std::fs::File> {
+    let path = project.work_lock(phase);
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match lock::take(&path, me) {
+            Ok(file) => return Ok(file),
+            Err(lock::LockError::Held { holder, .. }) => {
+                let pid = holder.map_or_else(|| "?".to_owned(), |h| h.pid.to_string());
+                if start.elapsed() > TURN_WAIT {
+                    return Err(user_hint(
+                        format!(
+                            "another `batty work {phase}` (pid {pid}) is still running after {}s",
+                            TURN_WAIT.as_secs()
+                        ),
+                        format!("wait for it to finish, or end it with `kill {pid}`"),
+                    ));
+                }
+                if !told {
+                    ui::note(format!(
+                        "waiting for another `batty work {phase}` (pid {pid}) to finish"
+                    ));
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Refuses when a supervisor other than the one in our session holds the board: on another
+/// tmux server, in another session, or a process that is not our supervisor pane. Checked
+/// before anything is created.
+fn check_supervisor_lock(
+    project: &Project,
+    phase: &str,
+    me: &lock::Holder,
+    plan: &plan::Plan,
+    world: &World,
+) -> Result<()> {
+    let holder = lock::holder(&project.run_lock(phase));
+    let panes = world
+        .session
+        .as_ref()
+        .map(|(_, p)| p.as_slice())
+        .unwrap_or(&[]);
+    let ours = world.session.as_ref().map(|_| me.session.as_str());
+    let pid = plan.kept_supervisor(panes).and_then(|p| p.pid);
+    match lock::judge(holder.as_ref(), &me.socket, ours, pid) {
+        lock::Verdict::Proceed => Ok(()),
+        lock::Verdict::Refuse(h) if h.pid == 0 => Err(user_hint(
+            format!(
+                "another supervisor holds the board of phase `{phase}` (`{}`)",
+                relative(project, &project.run_lock(phase))
+            ),
+            "stop it first; its lock file does not say where it runs",
+        )),
+        lock::Verdict::Refuse(h) => Err(user_hint(
+            format!(
+                "another supervisor has the board of phase `{phase}`: pid {}, on tmux socket \
+                 `{}`, session `{}`",
+                h.pid,
+                h.socket.display(),
+                crate::text::one_line(&h.session)
+            ),
+            format!(
+                "attach to it with `{}`, or stop it there before starting another",
+                h.attach_command()
+            ),
+        )),
+    }
+}
+
 /// This batty binary, as panes and the status line run it.
-pub fn current_exe() -> anyhow::Result<String> {
+pub fn current_exe() -> Result<String> {
     let exe = std::env::current_exe().context("cannot find the batty executable")?;
     Ok(exe.to_string_lossy().into_owned())
 }

@@ -1,22 +1,29 @@
-//! One merge attempt: the task's commits applied onto the target's tip in the merge worktree,
-//! the gate run on exactly that tree, then the target moved by compare-and-swap. Runs on the
-//! supervisor's merge worker thread: owned inputs in, a plain outcome value out.
+//! One merge attempt: exactly the task's range `base..head` (what of it is not on the target
+//! yet) applied onto the target's tip in the merge worktree, the gate run on exactly that tree,
+//! then the target moved by compare-and-swap. Runs on the supervisor's merge worker thread:
+//! owned inputs in, a plain outcome value out, whatever happens inside (a panic included).
 
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::MergeError;
-use super::gate;
-use super::git::Git;
+use crate::git::{Git, Picked};
+
 use super::journal::Journal;
+use super::lock::AttemptLock;
 use super::queue::MergeEntry;
+use super::{MergeError, disk, gate, refs};
 
 /// Everything an attempt needs to know, cheap to clone onto the worker thread.
 #[derive(Debug, Clone)]
 pub struct MergeCtx {
     /// The main checkout.
     pub repo: PathBuf,
+    /// The phase, for batty's refs (`refs/batty/<phase>/...`).
+    pub phase: String,
+    /// `.batty/run/<phase>/merge.json`: an attempt holds its attempt lock while it runs.
+    pub queue: PathBuf,
     /// `.batty/worktrees/<phase>/.merge`: detached, created on demand and reused.
     pub merge_worktree: PathBuf,
     /// Branch name (no `refs/heads/`).
@@ -40,6 +47,8 @@ impl MergeCtx {
     ) -> MergeCtx {
         MergeCtx {
             repo: project.root().to_owned(),
+            phase: phase.to_owned(),
+            queue: project.merge_queue_file(phase),
             merge_worktree: project.merge_worktree_dir(phase),
             target: target.to_owned(),
             gate: config.gate.clone().filter(|g| !g.trim().is_empty()),
@@ -64,12 +73,17 @@ pub enum MergeOutcome {
     /// The supervisor treats it as landed: the task stays done.
     NothingToMerge,
     /// Applying the commits onto the target's tip conflicted in `files`; nothing was changed.
-    Conflict { files: Vec<String> },
+    /// `kept`: the ref the rejected work was moved to (`refs/batty/<phase>/rejected/...`).
+    Conflict {
+        files: Vec<String>,
+        kept: Option<String>,
+    },
     /// The gate failed on the merged tree; `tail` holds its last lines, `log` all of them.
     GateFailed {
         status: String,
         tail: String,
         log: PathBuf,
+        kept: Option<String>,
     },
     /// The target moved while the attempt ran: nothing was changed; attempt again at once.
     TargetMoved,
@@ -90,7 +104,7 @@ impl MergeOutcome {
                 format!("merged {commits} commit(s) as {}", short(new_tip))
             }
             MergeOutcome::NothingToMerge => "nothing to merge".into(),
-            MergeOutcome::Conflict { files } => format!(
+            MergeOutcome::Conflict { files, .. } => format!(
                 "conflict in {}",
                 files
                     .iter()
@@ -116,30 +130,72 @@ fn short(sha: &str) -> &str {
 
 /// Tries to land `entry` on `ctx.target`. Never touches the user's checkout except to
 /// fast-forward a clean one that has the target checked out; never moves the target unless it
-/// still points where the attempt started.
+/// still points where the attempt started. Holds the queue's attempt lock while it runs, so no
+/// entry is taken for `merging` once the attempt has ended, however it ended.
 pub fn attempt(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, MergeError> {
+    let _running = AttemptLock::take(&ctx.queue)?;
+    let result = match std::panic::catch_unwind(AssertUnwindSafe(|| run(ctx, entry))) {
+        Ok(result) => result,
+        Err(panic) => Err(MergeError::Panicked {
+            task: entry.task,
+            message: panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into()),
+        }),
+    };
+    let result = result.map_err(|err| blame_the_disk(ctx, err));
+    if let Err(err) = &result
+        && let Ok(mut log) = Log::open(&ctx.log_path(entry.task))
+    {
+        // Without it the log of a failed attempt holds only its header.
+        log.line(&format!("== not merged: {err}"));
+    }
+    result
+}
+
+/// A failure of batty's own on a full disk says so: "git failed" alone does not tell a person
+/// what to fix.
+fn blame_the_disk(ctx: &MergeCtx, err: MergeError) -> MergeError {
+    if matches!(err, MergeError::DiskFull { .. }) || err.fault() != super::Fault::Machinery {
+        return err;
+    }
+    match disk_full(ctx) {
+        Some((path, free)) => MergeError::DiskFull {
+            path,
+            free,
+            cause: err.to_string(),
+        },
+        None => err,
+    }
+}
+
+fn disk_full(ctx: &MergeCtx) -> Option<(PathBuf, u64)> {
+    disk::full(&[&ctx.merge_worktree, &ctx.repo, &ctx.logs_dir])
+}
+
+fn run(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, MergeError> {
     let repo = Git::new(&ctx.repo);
     let target_ref = format!("refs/heads/{}", ctx.target);
-    let old = repo
-        .commit(&target_ref)?
-        .ok_or_else(|| MergeError::NoBranch {
-            branch: ctx.target.clone(),
-        })?;
+    let mut shas = repo
+        .commits(&[&target_ref, &entry.tip, &entry.base])?
+        .into_iter();
+    let old = shas.next().flatten().ok_or_else(|| MergeError::NoBranch {
+        branch: ctx.target.clone(),
+    })?;
     let missing = |sha: &str| MergeError::NoCommit {
         sha: sha.to_owned(),
         branch: entry.branch.clone(),
     };
-    let tip = repo
-        .commit(&entry.tip)?
-        .ok_or_else(|| missing(&entry.tip))?;
-    let base = repo
-        .commit(&entry.base)?
-        .ok_or_else(|| missing(&entry.base))?;
+    let tip = shas.next().flatten().ok_or_else(|| missing(&entry.tip))?;
+    let base = shas.next().flatten().ok_or_else(|| missing(&entry.base))?;
 
     let mut journal = Journal {
         task: entry.task,
         target: ctx.target.clone(),
         old_tip: old.clone(),
+        tip: Some(tip.clone()),
         candidate: None,
         gate_pgid: None,
     };
@@ -150,8 +206,10 @@ pub fn attempt(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, Merge
     journal.save(&ctx.journal).map_err(journal_io)?;
     let log_path = ctx.log_path(entry.task);
     let mut log = Log::open(&log_path)?;
+    // The queue's hold on the work, whoever queued it: from here the agent's branch may move.
+    refs::hold(&ctx.repo, &ctx.phase, entry.task, &tip)?;
 
-    let commits = repo.unmerged_commits(&old, &tip, &base)?;
+    let commits = repo.unlanded(&old, &base, &tip)?;
     log.line(&format!(
         "== {} task #{} ({}, `{}`): {} commit(s) of {}..{} onto `{}` at {}",
         chrono::Local::now().format("%Y-%m-%d %H:%M:%S"),
@@ -166,27 +224,30 @@ pub fn attempt(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, Merge
     ));
     if commits.is_empty() {
         log.line("nothing to merge");
+        release(ctx, entry.task, &mut log);
         return Ok(MergeOutcome::NothingToMerge);
     }
 
     let wt = prepare_worktree(ctx, &repo, &old)?;
-    let picked = wt
-        .cmd(["cherry-pick", "--allow-empty", "--empty=drop"])
-        .args(&commits)
-        .run();
-    if let Err(err) = picked {
-        let files = wt.conflicted_files()?;
-        wt.scrub_to(&old)?;
-        if files.is_empty() {
-            return Err(wt.err(err));
+    match wt.cherry_pick(&commits) {
+        Ok(Picked::Applied) => {}
+        Ok(Picked::Conflict { files }) => {
+            wt.scrub_to(&old)?;
+            let kept = park(ctx, &repo, entry.task, &tip, &mut log);
+            let outcome = MergeOutcome::Conflict { files, kept };
+            log.line(&outcome.summary());
+            return Ok(outcome);
         }
-        let outcome = MergeOutcome::Conflict { files };
-        log.line(&outcome.summary());
-        return Ok(outcome);
+        Err(err) => {
+            // The failure is the news; a scrub that fails too is retried by the next attempt.
+            let _ = wt.scrub_to(&old);
+            return Err(err.into());
+        }
     }
-    let candidate = wt.read(["rev-parse", "HEAD"])?;
+    let candidate = wt.head()?;
     if candidate == old {
         log.line("every commit was already on the target: nothing to merge");
+        release(ctx, entry.task, &mut log);
         return Ok(MergeOutcome::NothingToMerge);
     }
 
@@ -210,10 +271,21 @@ pub fn attempt(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, Merge
         )?;
         if !run.passed {
             wt.scrub_to(&old)?;
+            // A gate that fails on a full disk may have failed for want of space: the task
+            // is not to blame until it fails with room to spare.
+            if let Some((path, free)) = disk_full(ctx) {
+                return Err(MergeError::DiskFull {
+                    path,
+                    free,
+                    cause: format!("the gate failed ({}) with the disk full", run.status),
+                });
+            }
+            let kept = park(ctx, &repo, entry.task, &tip, &mut log);
             return Ok(MergeOutcome::GateFailed {
                 status: run.status,
                 tail: run.tail,
                 log: log_path,
+                kept,
             });
         }
         journal.gate_pgid = None;
@@ -225,7 +297,35 @@ pub fn attempt(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, Merge
     journal.save(&ctx.journal).map_err(journal_io)?;
     let outcome = land(ctx, &repo, &target_ref, &old, &candidate, commits.len())?;
     log.line(&format!("== {}", outcome.summary()));
+    if matches!(outcome, MergeOutcome::Merged { .. }) {
+        release(ctx, entry.task, &mut log);
+    }
     Ok(outcome)
+}
+
+/// The task's work landed: the queue no longer holds it. A ref left behind only keeps
+/// commits alive, so failing to delete it is logged, not fatal.
+fn release(ctx: &MergeCtx, task: u64, log: &mut Log) {
+    if let Err(err) = refs::release(&ctx.repo, &ctx.phase, task) {
+        log.line(&format!("cannot drop the queue's ref: {err}"));
+    }
+}
+
+/// Moves the rejected work from the queue's ref to a rejected ref of its own. Should that
+/// fail, the queue's ref keeps holding it.
+fn park(ctx: &MergeCtx, repo: &Git, task: u64, tip: &str, log: &mut Log) -> Option<String> {
+    match refs::park_rejected(repo, &ctx.phase, task, tip) {
+        Ok(name) => {
+            log.line(&format!("rejected work kept at `{name}`"));
+            Some(name)
+        }
+        Err(err) => {
+            log.line(&format!(
+                "cannot keep the rejected work at its own ref: {err}"
+            ));
+            None
+        }
+    }
 }
 
 /// Moves the target from `old` to `candidate`, fast-forwarding the checkout that has it
@@ -247,13 +347,10 @@ fn land(
     };
     let Some(checkout) = repo.worktree_of_branch(&ctx.target)? else {
         let message = format!("batty: merge into {}", ctx.target);
-        return match repo
-            .cmd(["update-ref", "-m", &message, target_ref, candidate, old])
-            .run()
-        {
-            Ok(_) => Ok(merged),
-            Err(_) if moved(repo)? => Ok(MergeOutcome::TargetMoved),
-            Err(e) => Err(repo.err(e)),
+        return if repo.move_ref(target_ref, candidate, old, &message)? {
+            Ok(merged)
+        } else {
+            Ok(MergeOutcome::TargetMoved)
         };
     };
     let co = Git::new(&checkout);
@@ -274,13 +371,8 @@ fn land(
     if moved(repo)? {
         return Ok(MergeOutcome::TargetMoved);
     }
-    // `merge --ff-only` updates files, index and branch together, refuses to overwrite
-    // untracked files, and leaves everything as it was when it refuses.
-    match co
-        .cmd(["merge", "--ff-only", "--quiet", "--no-stat", candidate])
-        .run()
-    {
-        Ok(_) => {
+    match co.merge_ff_only(candidate) {
+        Ok(()) => {
             if co.commit("HEAD")?.as_deref() == Some(candidate) {
                 Ok(merged)
             } else {
@@ -293,7 +385,7 @@ fn land(
         Err(e) => {
             let blocking = overwritten_files(e.stderr());
             if blocking.is_empty() {
-                Err(co.err(e))
+                Err(e.into())
             } else {
                 Ok(MergeOutcome::MainDirty {
                     worktree: checkout,
@@ -322,18 +414,31 @@ fn prepare_worktree(ctx: &MergeCtx, repo: &Git, at: &str) -> Result<Git, MergeEr
         wt.scrub_to(at)?;
         return Ok(wt);
     }
+    // `.merge` is batty's own folder; a crash while creating it can leave it half made. Its
+    // contents go, the folder stays: it may be a mount point (a faster or bigger disk).
     if path.exists() {
-        // `.merge` is batty's own folder; a crash while creating it can leave it half made.
-        std::fs::remove_dir_all(path).map_err(|source| MergeError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        empty_folder(path)?;
     }
-    repo.read(["worktree", "prune"])?;
-    let mut add = repo.cmd(["worktree", "add", "--quiet", "--detach"]);
-    add = add.arg(path).arg(at);
-    add.run().map_err(|e| repo.err(e))?;
+    repo.worktree_prune()?;
+    repo.worktree_add_detached(path, at)?;
     Ok(wt)
+}
+
+fn empty_folder(path: &Path) -> Result<(), MergeError> {
+    let io = |source| MergeError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let p = entry.path();
+        if entry.file_type().map_err(io)?.is_dir() {
+            std::fs::remove_dir_all(&p).map_err(io)?;
+        } else {
+            std::fs::remove_file(&p).map_err(io)?;
+        }
+    }
+    Ok(())
 }
 
 /// True when `path` is the top of a working git checkout.
@@ -341,11 +446,8 @@ pub(crate) fn is_worktree_root(wt: &Git, path: &Path) -> bool {
     if !path.join(".git").exists() {
         return false;
     }
-    match (
-        wt.read(["rev-parse", "--show-toplevel"]),
-        path.canonicalize(),
-    ) {
-        (Ok(top), Ok(canon)) => Path::new(&top).canonicalize().ok() == Some(canon),
+    match (wt.toplevel(), path.canonicalize()) {
+        (Ok(top), Ok(canon)) => top.canonicalize().ok() == Some(canon),
         _ => false,
     }
 }

@@ -13,6 +13,10 @@ pub struct Journal {
     pub target: String,
     /// The target's tip the attempt started from.
     pub old_tip: String,
+    /// The head of the range being merged: a journal names the entry it was written for only
+    /// while the entry still has that head (a redone task has a new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,14 +3,20 @@
 //!
 //! Two processes change it: the supervisor (push, outcomes) and `batty merge --retry`. Both go
 //! through [`MergeQueue::update`], which holds an advisory lock on `<file>.lock` across
-//! load-change-save, so neither loses the other's change.
+//! load-change-save, so neither loses the other's change. A merge attempt holds
+//! `<file>.attempt.lock` while it runs, so a reader can tell an entry still `merging` from one
+//! whose attempt ended without its outcome being recorded (a write that failed, a crash).
+//!
+//! Every landing is also kept, in a list never cut short, so counts of merged tasks are true.
 
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::MergeError;
-use super::attempt::MergeOutcome;
+use super::lock::attempt_running;
+use super::record::backoff;
 
 /// Where an entry is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,8 +26,9 @@ pub enum EntryState {
     Waiting,
     /// The merge worker has it.
     Merging,
-    /// The last attempt failed (conflict, red gate, error); the task went back to its agent
-    /// or, past the retry limit, to review. A new push or `--retry` puts it back in line.
+    /// The last attempt failed (a conflict, a red gate: the task's fault); the task went back
+    /// to its agent or, past the retry limit, to review. A new push or `--retry` puts it back
+    /// in line.
     Failed,
     /// Its commits are on the target (or it had none to land).
     Merged,
@@ -50,9 +57,21 @@ pub struct MergeEntry {
     pub base: String,
     pub tip: String,
     pub state: EntryState,
-    /// Failed attempts (conflicts, red gates, errors) since the task was first queued or a
-    /// person last ran `batty merge --retry`.
+    /// Failed attempts (conflicts, red gates) since the task was first queued or a person
+    /// last ran `batty merge --retry`.
     pub attempts: u32,
+    /// Attempts in a row that batty's own machinery failed (disk, git, a lock): not the
+    /// task's fault, so not counted in `attempts`; they set how long to wait before the next.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub faults: u32,
+    /// When a waiting entry may be tried again (milliseconds since the Unix epoch), after a
+    /// failure of batty's own; `reason` says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
+    /// It was `merging` when its attempt ended without an outcome on record (a failed write,
+    /// a crash): recovery decides whether it landed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Why the last attempt did not land, or a note on how it landed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -73,22 +92,42 @@ pub enum NextStep {
     GiveUp { block_reason: String },
     /// The entry is waiting again: run the next attempt right away (target moved).
     RetryNow,
-    /// The entry is waiting again: try later, e.g. on the next event or a timer of a few
-    /// seconds (the main checkout is dirty). `reason` is worth showing once.
+    /// The entry is waiting again: try later, on a timer of a few seconds (the main checkout
+    /// is dirty, or batty's own machinery failed and the entry waits out its backoff).
+    /// `reason` is worth showing once.
     RetryLater { reason: String },
+}
+
+/// The record of one landing, kept for as long as the queue file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Landed {
+    pub task: u64,
+    /// The head of the range that landed.
+    pub head: String,
+    /// The target's new tip, `None` when nothing needed landing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// The queue of one phase.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeQueue {
     pub entries: Vec<MergeEntry>,
+    /// Every landing, oldest first; unlike `entries`, never cut short.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub landed: Vec<Landed>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many landed entries are kept for `--list` and status; older ones are dropped.
 const KEEP_MERGED: usize = 50;
 
 impl MergeQueue {
-    /// Reads the queue; a missing file is an empty queue.
+    /// Reads the queue; a missing file is an empty queue. An entry left `merging` by an
+    /// attempt that has ended comes back as waiting (and `interrupted`).
     pub fn load(path: &Path) -> Result<MergeQueue, MergeError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -100,10 +139,44 @@ impl MergeQueue {
                 });
             }
         };
-        serde_json::from_str(&text).map_err(|e| MergeError::Corrupt {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        let mut queue: MergeQueue =
+            serde_json::from_str(&text).map_err(|e| MergeError::Corrupt {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        if queue.entries.iter().any(|e| e.state == EntryState::Merging) {
+            queue.settle(attempt_running(path));
+        }
+        queue.backfill_landed();
+        Ok(queue)
+    }
+
+    /// With no attempt running, an entry still `merging` lost its outcome: it goes back in
+    /// line (at its place) and recovery decides whether it landed.
+    fn settle(&mut self, attempt_running: bool) {
+        if attempt_running {
+            return;
+        }
+        for e in &mut self.entries {
+            if e.state == EntryState::Merging {
+                e.state = EntryState::Waiting;
+                e.interrupted = true;
+                e.reason = Some("its last attempt ended before its outcome was recorded".into());
+            }
+        }
+    }
+
+    /// Queue files from before the landing record: their merged entries count too.
+    fn backfill_landed(&mut self) {
+        for e in &self.entries {
+            if e.state == EntryState::Merged && !self.landed.iter().any(|l| l.task == e.task) {
+                self.landed.push(Landed {
+                    task: e.task,
+                    head: e.tip.clone(),
+                    commit: e.candidate.clone(),
+                });
+            }
+        }
     }
 
     /// Writes the queue atomically (temp file and rename).
@@ -166,18 +239,43 @@ impl MergeQueue {
             tip: tip.to_owned(),
             state: EntryState::Waiting,
             attempts,
+            faults: 0,
+            retry_at_ms: None,
+            interrupted: false,
             reason: None,
             candidate: None,
         });
         self.trim_merged();
     }
 
-    /// The first entry in line, unless one is being merged (one merge at a time).
+    /// [`MergeQueue::next_waiting_at`] now.
     pub fn next_waiting(&self) -> Option<&MergeEntry> {
+        self.next_waiting_at(SystemTime::now())
+    }
+
+    /// The first entry in line, unless one is being merged (one merge at a time) or the first
+    /// waits out a backoff after a failure of batty's own (which would most likely fail the
+    /// entries behind it as well, and order matters: later work may build on it).
+    pub fn next_waiting_at(&self, now: SystemTime) -> Option<&MergeEntry> {
         if self.entries.iter().any(|e| e.state == EntryState::Merging) {
             return None;
         }
-        self.entries.iter().find(|e| e.state == EntryState::Waiting)
+        let first = self
+            .entries
+            .iter()
+            .find(|e| e.state == EntryState::Waiting)?;
+        match first.retry_at_ms {
+            Some(at) if at > unix_ms(now) => None,
+            _ => Some(first),
+        }
+    }
+
+    /// Distinct tasks that landed, from the record that is never cut short.
+    pub fn merged_count(&self) -> usize {
+        let mut tasks: Vec<u64> = self.landed.iter().map(|l| l.task).collect();
+        tasks.sort_unstable();
+        tasks.dedup();
+        tasks.len()
     }
 
     pub fn get(&self, task: u64) -> Option<&MergeEntry> {
@@ -196,6 +294,7 @@ impl MergeQueue {
         let e = self.entry_mut(task)?;
         e.state = EntryState::Merging;
         e.candidate = None;
+        e.interrupted = false;
         Ok(e.clone())
     }
 
@@ -210,6 +309,13 @@ impl MergeQueue {
         e.state = EntryState::Merged;
         e.candidate = new_tip.map(str::to_owned);
         e.reason = note;
+        e.clear_fault();
+        let landed = Landed {
+            task,
+            head: e.tip.clone(),
+            commit: e.candidate.clone(),
+        };
+        self.landed.push(landed);
         self.trim_merged();
         Ok(())
     }
@@ -221,6 +327,7 @@ impl MergeQueue {
         e.attempts += 1;
         e.reason = Some(reason);
         e.candidate = None;
+        e.clear_fault();
         Ok(e.attempts)
     }
 
@@ -231,7 +338,32 @@ impl MergeQueue {
         e.state = EntryState::Waiting;
         e.reason = reason;
         e.candidate = None;
+        e.clear_fault();
         Ok(())
+    }
+
+    /// batty's own machinery failed the attempt: back in line at its old place, not counted
+    /// against the task, tried again after [`backoff`]. Returns the reason shown.
+    pub fn mark_fault(
+        &mut self,
+        task: u64,
+        err: &MergeError,
+        now: SystemTime,
+    ) -> Result<String, MergeError> {
+        let e = self.entry_mut(task)?;
+        e.state = EntryState::Waiting;
+        e.candidate = None;
+        e.interrupted = false;
+        e.faults += 1;
+        let at = now + backoff(e.faults);
+        e.retry_at_ms = Some(unix_ms(at));
+        let clock = chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S");
+        let reason = format!(
+            "batty's own failure, not the task's (try {}; next at {clock}): {err}",
+            e.faults
+        );
+        e.reason = Some(reason.clone());
+        Ok(reason)
     }
 
     /// A person's `batty merge --retry`: a failed (or waiting) entry goes back in line with a
@@ -243,6 +375,7 @@ impl MergeQueue {
                 e.state = EntryState::Waiting;
                 e.attempts = 0;
                 e.reason = None;
+                e.clear_fault();
                 Ok(())
             }
             state => Err(MergeError::NotRetryable {
@@ -271,64 +404,6 @@ impl MergeQueue {
             .collect()
     }
 
-    /// Files an attempt's outcome and says what the supervisor does next. Conflicts, red gates
-    /// and errors count toward `max_retries`; a moved target or a dirty checkout do not.
-    pub fn record(
-        &mut self,
-        task: u64,
-        outcome: &Result<MergeOutcome, MergeError>,
-        target: &str,
-        max_retries: u32,
-    ) -> Result<NextStep, MergeError> {
-        let failed = |q: &mut MergeQueue, reason: String, message: String| {
-            let attempts = q.mark_failed(task, reason.clone())?;
-            if retries_exhausted(attempts, max_retries) {
-                Ok(NextStep::GiveUp {
-                    block_reason: format!("merge failed {attempts} times; last: {reason}"),
-                })
-            } else {
-                Ok(NextStep::SendBack { message })
-            }
-        };
-        match outcome {
-            Ok(MergeOutcome::Merged { new_tip, .. }) => {
-                self.mark_merged(task, Some(new_tip), None)?;
-                Ok(NextStep::Landed)
-            }
-            Ok(MergeOutcome::NothingToMerge) => {
-                self.mark_merged(task, None, Some("no commits to land".into()))?;
-                Ok(NextStep::Landed)
-            }
-            Ok(MergeOutcome::TargetMoved) => {
-                self.mark_waiting(task, None)?;
-                Ok(NextStep::RetryNow)
-            }
-            Ok(MergeOutcome::MainDirty { worktree, files }) => {
-                let reason = format!(
-                    "waiting: `{target}` is checked out in {} with uncommitted changes ({})",
-                    worktree.display(),
-                    list_files(files)
-                );
-                self.mark_waiting(task, Some(reason.clone()))?;
-                Ok(NextStep::RetryLater { reason })
-            }
-            Ok(outcome @ MergeOutcome::Conflict { .. })
-            | Ok(outcome @ MergeOutcome::GateFailed { .. }) => {
-                let reason = outcome.summary();
-                let message = send_back_message(task, outcome, target);
-                failed(self, reason, message)
-            }
-            Err(err) => {
-                let reason = format!("merge error: {err}");
-                let message = format!(
-                    "Task #{task} could not be merged into `{target}`: {err}. Check your branch, \
-                     commit your work, then run `batty task done {task}` again."
-                );
-                failed(self, reason, message)
-            }
-        }
-    }
-
     fn trim_merged(&mut self) {
         let merged = self
             .entries
@@ -347,44 +422,23 @@ impl MergeQueue {
     }
 }
 
-/// True when a task with `attempts` failures has used up `max_retries`
-/// (`merge.max_retries`): it goes to review instead of back to its agent.
-pub fn retries_exhausted(attempts: u32, max_retries: u32) -> bool {
-    attempts >= max_retries
+impl MergeEntry {
+    fn clear_fault(&mut self) {
+        self.faults = 0;
+        self.retry_at_ms = None;
+        self.interrupted = false;
+    }
+}
+
+pub(super) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)
-}
-
-fn list_files(files: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut out: Vec<String> = files.iter().take(SHOWN).map(|f| format!("`{f}`")).collect();
-    if files.len() > SHOWN {
-        out.push(format!("and {} more", files.len() - SHOWN));
-    }
-    out.join(", ")
-}
-
-/// The text the agent gets when its task comes back.
-fn send_back_message(task: u64, outcome: &MergeOutcome, target: &str) -> String {
-    match outcome {
-        MergeOutcome::Conflict { files } => format!(
-            "Task #{task} could not be merged: your commits conflict with `{target}` in {}. \
-             Run `git rebase {target}`, resolve the conflicts keeping both changes, make sure \
-             the work is committed, then run `batty task done {task}` again.",
-            list_files(files)
-        ),
-        MergeOutcome::GateFailed { tail, status, log } => format!(
-            "Task #{task} was not merged: the merge gate failed ({status}) on your commits \
-             applied to `{target}`. Last lines of {}:\n{tail}\nFix it (start with `git rebase \
-             {target}`), commit, then run `batty task done {task}` again.",
-            log.display()
-        ),
-        other => format!("Task #{task}: {}", other.summary()),
-    }
 }
 
 #[cfg(test)]
@@ -423,38 +477,6 @@ mod tests {
             (e.attempts, e.state, e.tip.as_str()),
             (1, EntryState::Waiting, "t1b")
         );
-    }
-
-    #[test]
-    fn record_counts_failures_until_give_up() {
-        let mut q = q3();
-        let conflict = Ok(MergeOutcome::Conflict {
-            files: vec!["src/a.rs".into()],
-        });
-        for round in 1..=3 {
-            q.mark_merging(1).unwrap();
-            let step = q.record(1, &conflict, "main", 3).unwrap();
-            if round < 3 {
-                let NextStep::SendBack { message } = step else {
-                    panic!("round {round}: {step:?}")
-                };
-                assert!(message.contains("`src/a.rs`"), "{message}");
-                assert!(message.contains("git rebase main"), "{message}");
-            } else {
-                let NextStep::GiveUp { block_reason } = step else {
-                    panic!("{step:?}")
-                };
-                assert!(block_reason.contains("3 times"), "{block_reason}");
-            }
-        }
-        // Target moving is not a failure.
-        q.mark_merging(2).unwrap();
-        let step = q
-            .record(2, &Ok(MergeOutcome::TargetMoved), "main", 3)
-            .unwrap();
-        assert_eq!(step, NextStep::RetryNow);
-        assert_eq!(q.get(2).unwrap().attempts, 0);
-        assert_eq!(q.next_waiting().unwrap().task, 2);
     }
 
     #[test]
@@ -519,5 +541,53 @@ mod tests {
         }
         assert_eq!(q.entries.len(), KEEP_MERGED);
         assert_eq!(q.entries[0].task, 5);
+    }
+
+    #[test]
+    fn an_attempt_that_ended_unrecorded_is_not_left_merging() {
+        let mut q = q3();
+        q.mark_merging(2).unwrap();
+        let mut running = q.clone();
+        running.settle(true);
+        assert_eq!(running.get(2).unwrap().state, EntryState::Merging);
+        q.settle(false);
+        let e = q.get(2).unwrap();
+        assert_eq!((e.state, e.interrupted), (EntryState::Waiting, true));
+        assert_eq!(q.next_waiting().unwrap().task, 1, "it keeps its place");
+        q.mark_merging(2).unwrap();
+        assert!(!q.get(2).unwrap().interrupted);
+    }
+
+    #[test]
+    fn merged_count_comes_from_the_record_that_is_never_cut_short() {
+        let mut q = MergeQueue::default();
+        let n = KEEP_MERGED as u64 + 20;
+        for t in 0..n {
+            q.push(t, "a", "b", "x", &format!("tip{t}"));
+            q.mark_merged(t, Some("new"), None).unwrap();
+        }
+        // Landing a task twice (queued again by mistake) counts it once.
+        q.push(3, "a", "b", "x", "tip3b");
+        q.mark_merged(3, None, Some("no commits to land".into()))
+            .unwrap();
+        assert_eq!(q.entries.len(), KEEP_MERGED);
+        assert_eq!(q.merged_count(), n as usize);
+        assert_eq!(
+            q.landed[0],
+            Landed {
+                task: 0,
+                head: "tip0".into(),
+                commit: Some("new".into())
+            }
+        );
+        // A queue file from before the record still counts its merged entries.
+        let old: MergeQueue = serde_json::from_str(
+            r#"{"entries":[{"task":9,"agent":"a","branch":"b","base":"x","tip":"y","state":"merged","attempts":0}]}"#,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("merge.json");
+        old.save(&path).unwrap();
+        assert_eq!(MergeQueue::load(&path).unwrap().merged_count(), 1);
     }
 }

@@ -3,14 +3,16 @@
 
 use std::path::Path;
 
+use crate::git::Git;
+
 use super::MergeError;
 use super::attempt::{MergeCtx, is_worktree_root};
 use super::gate::kill_group;
-use super::git::Git;
 use super::journal::Journal;
 use super::queue::{EntryState, MergeQueue};
 
-/// What recovery decided for an entry that was `merging` when the supervisor died.
+/// What recovery decided for an entry that was `merging` when its attempt ended unrecorded
+/// (the supervisor died, or writing the outcome failed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {
     pub task: u64,
@@ -22,11 +24,7 @@ pub struct Recovered {
 /// Call once at supervisor start, before any attempt, and save the queue after.
 pub fn recover(ctx: &MergeCtx, queue: &mut MergeQueue) -> Result<Vec<Recovered>, MergeError> {
     let journal = Journal::load(&ctx.journal);
-    if let Some(pgid) = journal.as_ref().and_then(|j| j.gate_pgid)
-        && group_works_in(pgid, &ctx.merge_worktree)
-    {
-        kill_group(pgid);
-    }
+    end_orphaned_gate(&ctx.merge_worktree, journal.as_ref());
     let wt = Git::new(&ctx.merge_worktree);
     if is_worktree_root(&wt, &ctx.merge_worktree) {
         wt.scrub_to("HEAD")?;
@@ -36,15 +34,18 @@ pub fn recover(ctx: &MergeCtx, queue: &mut MergeQueue) -> Result<Vec<Recovered>,
     let interrupted: Vec<u64> = queue
         .list()
         .iter()
-        .filter(|e| e.state == EntryState::Merging)
+        .filter(|e| e.state == EntryState::Merging || e.interrupted)
         .map(|e| e.task)
         .collect();
     let mut out = Vec::new();
     for task in interrupted {
-        let recorded = queue.get(task).and_then(|e| e.candidate.clone());
+        let entry = queue.get(task);
+        let recorded = entry.and_then(|e| e.candidate.clone());
+        let tip = entry.map(|e| e.tip.as_str());
         let journaled = journal
             .as_ref()
             .filter(|j| j.task == task && j.target == ctx.target)
+            .filter(|j| j.tip.is_none() || j.tip.as_deref() == tip)
             .and_then(|j| j.candidate.clone());
         let candidate = recorded.or(journaled);
         let landed = match &candidate {
@@ -72,6 +73,15 @@ pub fn recover(ctx: &MergeCtx, queue: &mut MergeQueue) -> Result<Vec<Recovered>,
         out.push(Recovered { task, state });
     }
     Ok(out)
+}
+
+/// Ends a gate the journal names that still runs in the merge worktree (its supervisor died).
+pub(crate) fn end_orphaned_gate(merge_worktree: &Path, journal: Option<&Journal>) {
+    if let Some(pgid) = journal.and_then(|j| j.gate_pgid)
+        && group_works_in(pgid, merge_worktree)
+    {
+        kill_group(pgid);
+    }
 }
 
 /// True when some process of group `pgid` has its cwd inside `dir`: a gate of ours, not an

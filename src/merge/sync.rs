@@ -1,41 +1,82 @@
-//! Bringing an agent's worktree onto the new target tip before its next task, so its merged
-//! commits drop out and its next task starts from what has landed. Uncommitted work is never
-//! touched, and no commit that is not on the target is ever dropped.
+//! Before an agent takes its next task: its branch goes onto the target tip, and whatever on it
+//! did not land (a rejected attempt, stray commits) is first moved off the branch to a ref of
+//! batty's, so it can never ride along with later work and is never lost. Uncommitted work is
+//! never touched: the move is skipped and the caller told why.
 
 use std::path::Path;
 
-use super::MergeError;
-use super::git::Git;
+use crate::git::Git;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncOutcome {
-    /// The branch already points at the target tip.
-    UpToDate,
-    /// Every commit of the branch is on the target (by patch id): the branch now points at
-    /// the target tip.
-    Reset { to: String },
-    /// `kept` commits not on the target were replayed onto the target tip.
-    Rebased { kept: usize, head: String },
-    /// Uncommitted or untracked files: nothing was done. Try again when the agent has
-    /// committed, or leave it; its next merge still works from the old base.
-    SkippedDirty { files: Vec<String> },
-    /// Replaying the unmerged commits conflicted in `files`: the rebase was aborted and the
-    /// branch is as it was.
-    Conflict { files: Vec<String> },
+use super::MergeError;
+use super::refs;
+
+/// What [`prepare_branch`] needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepare<'a> {
+    /// The agent's worktree, which must have `branch` checked out.
+    pub worktree: &'a Path,
+    pub branch: &'a str,
+    /// The commit the next task starts from (the target's tip).
+    pub target_tip: &'a str,
+    pub phase: &'a str,
+    /// Where unlanded work that no ref of batty's holds yet goes, e.g.
+    /// [`refs::rejected_ref`]`(phase, task, attempt)` for the task the agent held last.
+    pub park_as: &'a str,
 }
 
-/// Brings `worktree` (which must have `branch` checked out) onto `new_target_tip`.
-pub fn sync_agent_worktree(
-    worktree: &Path,
-    branch: &str,
-    new_target_tip: &str,
-) -> Result<SyncOutcome, MergeError> {
-    let wt = Git::new(worktree);
+/// Work moved off a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    /// The ref that keeps it.
+    pub name: String,
+    /// Its commits not on the target (by patch id), merges not counted.
+    pub commits: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// The branch already points at the target tip.
+    UpToDate,
+    /// The branch (and worktree) now point at the target tip; `parked` says where work that
+    /// did not land went, when no ref of batty's held it already.
+    Moved { to: String, parked: Option<Parked> },
+    /// Uncommitted or untracked files: nothing was done.
+    Dirty { files: Vec<String> },
+}
+
+/// What to do, from what was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    UpToDate,
+    SkipDirty,
+    /// Nothing on the branch that is not on the target, or a ref of batty's holds it all.
+    Move,
+    ParkThenMove,
+}
+
+/// `unlanded`: commits of `tip..head` not on the target by patch id; `merges`: merge commits
+/// there (never matched by patch id, so they count as work); `held`: a ref of batty's already
+/// reaches `head`.
+fn decide(on_tip: bool, dirty: bool, unlanded: usize, merges: usize, held: bool) -> Step {
+    if on_tip {
+        Step::UpToDate
+    } else if dirty {
+        Step::SkipDirty
+    } else if (unlanded == 0 && merges == 0) || held {
+        Step::Move
+    } else {
+        Step::ParkThenMove
+    }
+}
+
+/// Puts the agent's branch on the target tip before its next task, parking what did not land.
+pub fn prepare_branch(p: &Prepare<'_>) -> Result<Prepared, MergeError> {
+    let wt = Git::new(p.worktree);
     let current = wt.current_branch()?;
-    if current.as_deref() != Some(branch) {
+    if current.as_deref() != Some(p.branch) {
         return Err(MergeError::WrongBranch {
-            path: worktree.to_owned(),
-            branch: branch.to_owned(),
+            path: p.worktree.to_owned(),
+            branch: p.branch.to_owned(),
             actual: match current {
                 Some(b) => format!("branch `{b}`"),
                 None => "a detached HEAD".into(),
@@ -43,43 +84,125 @@ pub fn sync_agent_worktree(
         });
     }
     let tip = wt
-        .commit(new_target_tip)?
+        .commit(p.target_tip)?
         .ok_or_else(|| MergeError::NoCommit {
-            sha: new_target_tip.to_owned(),
-            branch: branch.to_owned(),
+            sha: p.target_tip.to_owned(),
+            branch: p.branch.to_owned(),
         })?;
-    let head = wt.read(["rev-parse", "HEAD"])?;
-    if head == tip {
-        return Ok(SyncOutcome::UpToDate);
-    }
-    // `reset --hard` and `rebase` would overwrite untracked files in their way, so untracked
-    // files count as uncommitted work too.
-    let files = wt.dirty_files(true)?;
-    if !files.is_empty() {
-        return Ok(SyncOutcome::SkippedDirty { files });
-    }
-    let unmerged = wt.unmerged_commits(&tip, &head, &tip)?;
-    let merges = wt.read(["rev-list", "--count", "--merges", &format!("{tip}..{head}")])?;
-    if unmerged.is_empty() && merges == "0" {
-        wt.read(["reset", "--quiet", "--hard", &tip])?;
-        return Ok(SyncOutcome::Reset { to: tip });
-    }
-    match wt
-        .cmd(["-c", "rebase.autoStash=false", "rebase", "--quiet", &tip])
-        .run()
-    {
-        Ok(_) => Ok(SyncOutcome::Rebased {
-            kept: unmerged.len(),
-            head: wt.read(["rev-parse", "HEAD"])?,
-        }),
-        Err(err) => {
-            let files = wt.conflicted_files()?;
-            let _ = wt.cmd(["rebase", "--abort"]).run();
-            if files.is_empty() {
-                Err(wt.err(err))
-            } else {
-                Ok(SyncOutcome::Conflict { files })
-            }
+    let head = wt.head()?;
+    // `reset --hard` would overwrite untracked files in its way, so they count as work too.
+    let files = if head == tip {
+        Vec::new()
+    } else {
+        wt.dirty_files(true)?
+    };
+    let (mut unlanded, mut merges, mut held) = (0, 0, false);
+    if head != tip && files.is_empty() {
+        unlanded = wt.unlanded(&tip, &tip, &head)?.len();
+        merges = wt.merges_between(&tip, &head)?;
+        if unlanded + merges > 0 {
+            held = !wt
+                .refs_containing(&refs::prefix(p.phase), &head)?
+                .is_empty();
         }
+    }
+    let step = decide(head == tip, !files.is_empty(), unlanded, merges, held);
+    let parked = match step {
+        Step::UpToDate => return Ok(Prepared::UpToDate),
+        Step::SkipDirty => return Ok(Prepared::Dirty { files }),
+        Step::Move => None,
+        Step::ParkThenMove => {
+            let message = format!("batty: {} moved to the target", p.branch);
+            if !wt.create_ref(p.park_as, &head, &message)? {
+                // Never overwrite a ref that keeps other work: its name is taken.
+                if wt.commit(p.park_as)?.as_deref() != Some(head.as_str()) {
+                    return Err(MergeError::RefTaken {
+                        name: p.park_as.to_owned(),
+                    });
+                }
+            }
+            Some(Parked {
+                name: p.park_as.to_owned(),
+                commits: unlanded,
+            })
+        }
+    };
+    wt.reset_hard(&tip)?;
+    Ok(Prepared::Moved { to: tip, parked })
+}
+
+/// The outcome the supervisor of today matches on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// The branch already points at the target tip.
+    UpToDate,
+    /// The branch now points at the target tip; `parked` names the ref that keeps what did
+    /// not land, when it had to be made.
+    Reset { to: String, parked: Option<String> },
+    /// Not produced any more: a branch is never rebased, its unlanded work is parked. Kept
+    /// until the supervisor matches on [`Prepared`].
+    Rebased { kept: usize, head: String },
+    /// Uncommitted or untracked files: nothing was done. Try again when the agent has
+    /// committed, or leave it; its next merge still works from the old base.
+    SkippedDirty { files: Vec<String> },
+    /// Not produced any more (see `Rebased`).
+    Conflict { files: Vec<String> },
+}
+
+/// [`prepare_branch`] for a caller that knows no task: work no ref of batty's holds is parked
+/// at `refs/batty/<phase>/rejected/<agent>-<short head>`. `branch` is `batty/<phase>/<agent>`.
+pub fn sync_agent_worktree(
+    worktree: &Path,
+    branch: &str,
+    new_target_tip: &str,
+) -> Result<SyncOutcome, MergeError> {
+    let (phase, agent) = branch
+        .strip_prefix("batty/")
+        .and_then(|rest| rest.rsplit_once('/'))
+        .ok_or_else(|| MergeError::WrongBranch {
+            path: worktree.to_owned(),
+            branch: branch.to_owned(),
+            actual: "a branch batty does not name `batty/<phase>/<agent>`".into(),
+        })?;
+    let head = Git::new(worktree).head()?;
+    let park_as = format!(
+        "{}rejected/{agent}-{}",
+        refs::prefix(phase),
+        &head[..head.len().min(10)]
+    );
+    let prepared = prepare_branch(&Prepare {
+        worktree,
+        branch,
+        target_tip: new_target_tip,
+        phase,
+        park_as: &park_as,
+    })?;
+    Ok(match prepared {
+        Prepared::UpToDate => SyncOutcome::UpToDate,
+        Prepared::Moved { to, parked } => SyncOutcome::Reset {
+            to,
+            parked: parked.map(|p| p.name),
+        },
+        Prepared::Dirty { files } => SyncOutcome::SkippedDirty { files },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parking_decision() {
+        // On the tip: nothing to do, even with files changed.
+        assert_eq!(decide(true, true, 3, 0, false), Step::UpToDate);
+        // Uncommitted work is never moved under.
+        assert_eq!(decide(false, true, 0, 0, false), Step::SkipDirty);
+        // Everything landed: just move.
+        assert_eq!(decide(false, false, 0, 0, false), Step::Move);
+        // Unlanded work a queue or rejected ref already keeps: just move.
+        assert_eq!(decide(false, false, 2, 0, true), Step::Move);
+        // Unlanded work nothing else keeps, or a merge commit: park it first.
+        assert_eq!(decide(false, false, 2, 0, false), Step::ParkThenMove);
+        assert_eq!(decide(false, false, 0, 1, false), Step::ParkThenMove);
     }
 }

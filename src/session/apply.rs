@@ -7,18 +7,14 @@ use super::plan::{
 };
 use super::state::{AgentRecord, RunStateError};
 use crate::config::Config;
+use crate::error::{Diagnose, Kind};
 use crate::paths::Project;
 use crate::proc::shell_word;
 use crate::tmux::{PaneSpec, Tmux, TmuxError, WindowSetup, escape_format};
 use crate::worktree::{Repo, Spec, WorktreeEntry, WorktreeError};
 
-/// Rows of the log pane under each executor.
-pub const LOG_PANE_LINES: u32 = 10;
-
-/// Variables removed from agent panes: tmux sets `TMUX`/`TMUX_PANE` in every pane, and
-/// `CLAUDECODE` (inherited when batty runs inside Claude Code) makes Claude Code refuse to
-/// start.
-pub const STRIPPED_ENV: &[&str] = &["CLAUDECODE", "TMUX", "TMUX_PANE"];
+pub use super::launch::{LOG_PANE_LINES, STRIPPED_ENV};
+use super::launch::{Launch, tag};
 
 /// Everything [`apply`] needs besides the plan.
 pub struct Context<'a> {
@@ -36,6 +32,9 @@ pub struct Context<'a> {
     pub base: String,
     /// Passed on to `batty supervise`.
     pub exit_when_done: bool,
+    /// Told `(agent, what happened)` as each step finishes (the agent is empty for the
+    /// session's own steps), from the agents' threads: `batty work` prints it at once.
+    pub progress: &'a (dyn Fn(&str, &str) + Sync),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +51,36 @@ pub enum AgentError {
     Worktree(#[from] WorktreeError),
     #[error(transparent)]
     Tmux(#[from] TmuxError),
+}
+
+impl Diagnose for ApplyError {
+    fn kind(&self) -> Kind {
+        match self {
+            ApplyError::Tmux(e) => e.kind(),
+            ApplyError::State(e) => e.kind(),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ApplyError::Tmux(e) => e.hint(),
+            ApplyError::State(e) => e.hint(),
+        }
+    }
+}
+
+impl Diagnose for AgentError {
+    fn kind(&self) -> Kind {
+        match self {
+            AgentError::Worktree(e) => e.kind(),
+            AgentError::Tmux(e) => e.kind(),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            AgentError::Worktree(e) => e.hint(),
+            AgentError::Tmux(e) => e.hint(),
+        }
+    }
 }
 
 /// What happened, for the command to show.
@@ -78,29 +107,32 @@ pub fn apply(ctx: &Context<'_>, plan: &mut Plan) -> Result<Report, ApplyError> {
                 ctx.tmux
                     .new_session(&plan.session_name, SUPERVISOR_WINDOW, &supervisor, &keep)?;
             plan.state.supervisor_pane = Some(created.pane_id);
+            (ctx.progress)(
+                "",
+                &format!(
+                    "created session `{}`, supervisor in window 0",
+                    plan.session_name
+                ),
+            );
             created.session_id
         }
     };
     match &plan.supervisor {
-        SupervisorStep::WithSession | SupervisorStep::Keep(_) => {}
-        SupervisorStep::Respawn(pane) => {
+        SupervisorStep::WithSession | SupervisorStep::Keep { .. } => {}
+        SupervisorStep::Respawn { pane, index } => {
             ctx.tmux.respawn_pane(pane, &supervisor)?;
             plan.state.supervisor_pane = Some(pane.clone());
-            report
-                .notes
-                .push((String::new(), "restarted the supervisor".into()));
+            (ctx.progress)("", &format!("restarted the supervisor in window {index}"));
         }
         SupervisorStep::Create { index } => {
             let created =
                 ctx.tmux
                     .new_window(&session_id, *index, SUPERVISOR_WINDOW, &supervisor, &keep)?;
             plan.state.supervisor_pane = Some(created.pane_id);
-            report
-                .notes
-                .push((String::new(), "recreated the supervisor window".into()));
+            (ctx.progress)("", &format!("recreated the supervisor in window {index}"));
         }
     }
-    if let SupervisorStep::Keep(pane) = &plan.supervisor {
+    if let SupervisorStep::Keep { pane, .. } = &plan.supervisor {
         plan.state.supervisor_pane = Some(pane.clone());
     }
     plan.state.session_id = Some(session_id.clone());
@@ -183,11 +215,20 @@ fn start_agent(
             base: ctx.base.clone(),
         };
         // `Repo::ensure` serialises the git part itself (concurrent adds race).
+        let started = std::time::Instant::now();
         let ensured = ctx.repo.ensure(
             &spec,
             ctx.worktrees,
             step.worktree == WorktreeStep::Recreate,
         )?;
+        (ctx.progress)(
+            &record.name,
+            &format!(
+                "worktree ready on `{}` ({:.1}s)",
+                record.branch,
+                started.elapsed().as_secs_f64()
+            ),
+        );
         notes.extend(ensured.notes);
         if ensured.outcome.is_new() {
             record.setup_done = false;
@@ -215,42 +256,48 @@ fn start_agent(
         record.setup_done = true;
     }
 
-    let executor = executor_spec(ctx, phase, record);
-    let log = log_spec(ctx, phase, &record.name);
-    let pipe = pipe_command(ctx, phase, &record.name);
+    let launch = Launch {
+        project: ctx.project,
+        phase,
+        exe: &ctx.exe,
+        max_log_bytes: ctx.config.logs.max_bytes,
+    };
     match &step.window {
         WindowStep::Create { index } | WindowStep::Recreate { index, .. } => {
-            let setup = WindowSetup {
-                remain_on_exit: true,
-                pipe_to: Some(pipe),
-            };
-            let created =
-                ctx.tmux
-                    .new_window(session_id, *index, &record.name, &executor, &setup)?;
-            let log_pane = ctx
-                .tmux
-                .split_window(&created.pane_id, LOG_PANE_LINES, &log)?;
-            record.window_id = Some(created.window_id);
-            record.executor_pane = Some(created.pane_id);
-            record.log_pane = Some(log_pane);
+            let panes = launch.window(ctx.tmux, session_id, *index, record, &ctx.agent_command)?;
+            record.window_id = Some(panes.window);
+            record.executor_pane = Some(panes.executor);
+            record.log_pane = Some(panes.log);
             record.kind = ctx.kind.clone();
+            (ctx.progress)(
+                &record.name,
+                &format!("started `{}` in window {index}", ctx.kind),
+            );
         }
         WindowStep::Existing {
             window_id,
+            index,
             executor: exec_step,
             log: log_step,
         } => {
             let exec_pane = match exec_step {
-                PaneStep::Keep(p) => p.clone(),
+                PaneStep::Keep(p) => {
+                    // Tagged by an older batty? Then now.
+                    tag(ctx.tmux, p, &record.name, "executor")?;
+                    p.clone()
+                }
                 PaneStep::Respawn(p) => {
-                    ctx.tmux.respawn_pane(p, &executor)?;
-                    ctx.tmux.pipe_pane(p, &pipe)?;
+                    launch.respawn(ctx.tmux, p, record, &ctx.agent_command)?;
                     record.kind = ctx.kind.clone();
-                    notes.push(format!("restarted executor pane {p}"));
+                    (ctx.progress)(
+                        &record.name,
+                        &format!("restarted `{}` in window {index}", ctx.kind),
+                    );
                     p.clone()
                 }
                 PaneStep::Split => unreachable!("a window always has an executor pane"),
             };
+            let log = launch.log(&record.name);
             let log_pane = match log_step {
                 PaneStep::Keep(p) => p.clone(),
                 PaneStep::Respawn(p) => {
@@ -259,6 +306,7 @@ fn start_agent(
                 }
                 PaneStep::Split => ctx.tmux.split_window(&exec_pane, LOG_PANE_LINES, &log)?,
             };
+            tag(ctx.tmux, &log_pane, &record.name, "log")?;
             if record.kind != ctx.kind && matches!(exec_step, PaneStep::Keep(_)) {
                 notes.push(format!(
                     "keeps running `{}`; restart it (`batty stop`) to switch to `{}`",
@@ -292,54 +340,6 @@ fn supervisor_spec(ctx: &Context<'_>, phase: &str) -> PaneSpec {
     }
 }
 
-/// The executor pane: the agent's command through `sh -c`, in its worktree, with the batty
-/// variables set and the tmux/Claude Code ones removed.
-pub fn executor_spec(ctx: &Context<'_>, phase: &str, record: &AgentRecord) -> PaneSpec {
-    let board = ctx.project.board_dir(phase);
-    let mut env = vec![
-        ("BATTY_PHASE".to_owned(), phase.to_owned()),
-        ("BATTY_AGENT".to_owned(), record.name.clone()),
-        (
-            "BATTY_BOARD".to_owned(),
-            board.to_string_lossy().into_owned(),
-        ),
-    ];
-    if let Some(port) = record.port {
-        env.push(("BATTY_PORT".to_owned(), port.to_string()));
-    }
-    PaneSpec {
-        cwd: record.worktree.clone(),
-        argv: vec!["sh".into(), "-c".into(), ctx.agent_command.clone()],
-        env,
-        unset: STRIPPED_ENV.iter().map(|s| (*s).to_owned()).collect(),
-    }
-}
-
-fn log_spec(ctx: &Context<'_>, phase: &str, agent: &str) -> PaneSpec {
-    PaneSpec {
-        cwd: ctx.project.root().to_owned(),
-        argv: vec![
-            ctx.exe.clone(),
-            "logs".into(),
-            phase.to_owned(),
-            agent.to_owned(),
-            "--follow".into(),
-        ],
-        env: Vec::new(),
-        unset: STRIPPED_ENV.iter().map(|s| (*s).to_owned()).collect(),
-    }
-}
-
-/// `batty log-writer <pty log> --max-bytes N`, which pipe-pane feeds the executor's output.
-fn pipe_command(ctx: &Context<'_>, phase: &str, agent: &str) -> String {
-    format!(
-        "exec {} log-writer {} --max-bytes {}",
-        shell_word(&ctx.exe),
-        shell_word(&ctx.project.pty_log(phase, agent).to_string_lossy()),
-        ctx.config.logs.max_bytes
-    )
-}
-
 /// The status line: `batty status <phase> --bar` every 2 s (the supervisor's snapshot when it
 /// has written one, else the phase and its agent count).
 fn set_status_line(ctx: &Context<'_>, session_id: &str, phase: &str) -> Result<(), TmuxError> {
@@ -359,6 +359,8 @@ fn set_status_line(ctx: &Context<'_>, session_id: &str, phase: &str) -> Result<(
                 &ctx.project.root().to_string_lossy(),
             ),
             ("status-right-length", "120"),
+            // tmux's default of 10 cuts the session name (`[batty-dem`).
+            ("status-left-length", "40"),
             ("status-interval", "2"),
         ],
     )

@@ -15,14 +15,21 @@ const SECOND: &[&str] = &[
     "sloth", "stoat", "swan", "tapir", "tiger", "toad", "vole", "walrus", "wombat", "yak",
 ];
 
-/// A name not in `taken`. Seeded from the clock and process id; after enough misses it falls
-/// back to a numbered name, so it always ends.
-pub fn generate(taken: &dyn Fn(&str) -> bool) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut seed = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+/// The seed for a project's phase (FNV-1a of both): the same inputs give the same names, so
+/// a `--dry-run` shows the names the real run will use.
+pub fn seed(project: &str, phase: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in project.bytes().chain([0]).chain(phase.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash | 1
+}
+
+/// The first name from `seed`'s sequence not in `taken`; after enough misses it falls back
+/// to a numbered name, so it always ends.
+pub fn generate(seed: u64, taken: &dyn Fn(&str) -> bool) -> String {
+    let mut seed = seed ^ 0x9e37_79b9_7f4a_7c15;
     for _ in 0..400 {
         seed = xorshift(seed);
         let name = pick(seed);
@@ -55,10 +62,18 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
+    fn same_seed_same_names() {
+        let a = seed("/r", "v1");
+        assert_eq!(a, seed("/r", "v1"));
+        assert_ne!(a, seed("/r", "v2"));
+        assert_eq!(generate(a, &|_| false), generate(a, &|_| false));
+    }
+
+    #[test]
     fn names_are_valid_and_unique() {
         let mut taken = BTreeSet::new();
         for _ in 0..200 {
-            let name = generate(&|n| taken.contains(n));
+            let name = generate(seed("/r", "v1"), &|n| taken.contains(n));
             crate::paths::validate_agent(&name).unwrap();
             assert!(taken.insert(name));
         }

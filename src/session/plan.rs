@@ -58,12 +58,15 @@ pub enum WindowStep {
     },
     Existing {
         window_id: String,
+        /// The tab number a person presses (`prefix 1`).
+        index: u32,
         executor: PaneStep,
         log: PaneStep,
     },
     /// `--new`: the window goes with its worktree and comes back fresh.
     Recreate {
         window_id: String,
+        old_index: u32,
         index: u32,
     },
 }
@@ -79,8 +82,14 @@ pub enum WorktreeStep {
 pub enum SupervisorStep {
     /// Started as the first window of a new session.
     WithSession,
-    Keep(String),
-    Respawn(String),
+    Keep {
+        pane: String,
+        index: u32,
+    },
+    Respawn {
+        pane: String,
+        index: u32,
+    },
     Create {
         index: u32,
     },
@@ -116,6 +125,15 @@ pub struct Plan {
 pub enum PlanError {
     #[error("cannot go down to {parallel} agent(s): {busy} still working")]
     Busy { parallel: usize, busy: String },
+}
+
+impl crate::error::Diagnose for PlanError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        Some("wait until they are idle (`batty status`), or stop the phase".to_owned())
+    }
 }
 
 /// Builds the plan. Names come from the run state, then leftover worktrees or branches of
@@ -169,7 +187,8 @@ pub fn plan(project: &Project, req: &Request, world: &World) -> Result<Plan, Pla
         })
         .collect();
 
-    // Names for new agents.
+    // Names for new agents: drawn from a seed of the project and phase, so a `--dry-run`
+    // names the agents the real run then makes.
     let mut taken: BTreeSet<String> = state.agents.iter().map(|a| a.name.clone()).collect();
     let mut leftovers: Vec<String> = world
         .folders
@@ -182,10 +201,11 @@ pub fn plan(project: &Project, req: &Request, world: &World) -> Result<Plan, Pla
         .collect();
     taken.extend(leftovers.iter().cloned());
     leftovers.reverse();
+    let seed = names::seed(&project.root().to_string_lossy(), &req.phase);
     while state.agents.len() < req.parallel {
         let name = leftovers
             .pop()
-            .unwrap_or_else(|| names::generate(&|n| taken.contains(n)));
+            .unwrap_or_else(|| names::generate(seed, &|n| taken.contains(n)));
         taken.insert(name.clone());
         let index = state.agents.len();
         state.agents.push(AgentRecord {
@@ -220,8 +240,14 @@ pub fn plan(project: &Project, req: &Request, world: &World) -> Result<Plan, Pla
             .find(|p| Some(&p.pane_id) == state.supervisor_pane.as_ref())
             .or_else(|| panes.iter().find(|p| p.window_name == SUPERVISOR_WINDOW));
         match pane {
-            Some(p) if p.dead => SupervisorStep::Respawn(p.pane_id.clone()),
-            Some(p) => SupervisorStep::Keep(p.pane_id.clone()),
+            Some(p) if p.dead => SupervisorStep::Respawn {
+                pane: p.pane_id.clone(),
+                index: p.window_index,
+            },
+            Some(p) => SupervisorStep::Keep {
+                pane: p.pane_id.clone(),
+                index: p.window_index,
+            },
             None => SupervisorStep::Create {
                 index: free_index(0, &mut used),
             },
@@ -246,19 +272,35 @@ pub fn plan(project: &Project, req: &Request, world: &World) -> Result<Plan, Pla
             None => WindowStep::Create {
                 index: free_index(want, &mut used),
             },
-            Some((window_id, _)) if worktree == WorktreeStep::Recreate => WindowStep::Recreate {
-                window_id: window_id.to_owned(),
-                index: free_index(want, &mut used),
-            },
+            Some((window_id, window_panes)) if worktree == WorktreeStep::Recreate => {
+                WindowStep::Recreate {
+                    window_id: window_id.to_owned(),
+                    old_index: window_panes.first().map_or(want, |p| p.window_index),
+                    index: free_index(want, &mut used),
+                }
+            }
+            Some((window_id, window_panes)) if executor_of(record, &window_panes).is_none() => {
+                // Its executor pane was killed and only the log pane is left: a log pane is
+                // never taken for an agent, so the window is made again.
+                {
+                    let old = window_panes.first().map_or(want, |p| p.window_index);
+                    WindowStep::Recreate {
+                        window_id: window_id.to_owned(),
+                        old_index: old,
+                        index: old,
+                    }
+                }
+            }
             Some((window_id, window_panes)) => {
-                let exec = window_panes
-                    .iter()
-                    .find(|p| Some(&p.pane_id) == record.executor_pane.as_ref())
-                    .or_else(|| window_panes.iter().min_by_key(|p| p.top))
-                    .copied();
-                let log = window_panes
-                    .iter()
-                    .find(|p| Some(&p.pane_id) != exec.map(|e| &e.pane_id))
+                let exec = executor_of(record, &window_panes);
+                let others = || {
+                    window_panes
+                        .iter()
+                        .filter(|p| Some(&p.pane_id) != exec.map(|e| &e.pane_id))
+                };
+                let log = others()
+                    .find(|p| p.role == "log")
+                    .or_else(|| others().next())
                     .copied();
                 let step = |p: Option<&Pane>| match p {
                     Some(p) if p.dead => PaneStep::Respawn(p.pane_id.clone()),
@@ -267,6 +309,7 @@ pub fn plan(project: &Project, req: &Request, world: &World) -> Result<Plan, Pla
                 };
                 WindowStep::Existing {
                     window_id: window_id.to_owned(),
+                    index: window_panes.first().map_or(want, |p| p.window_index),
                     executor: step(exec),
                     log: step(log),
                 }
@@ -289,16 +332,44 @@ pub fn plan(project: &Project, req: &Request, world: &World) -> Result<Plan, Pla
     })
 }
 
-/// The window of an agent: by the id in the run state, else (state lost) by its name.
+/// The executor pane of an agent's window: the pane tagged as its executor; in a window an
+/// older batty made (no tags), the recorded pane or the topmost one. A pane tagged as a log
+/// pane is never it.
+fn executor_of<'p>(record: &AgentRecord, window: &[&'p Pane]) -> Option<&'p Pane> {
+    if let Some(p) = window
+        .iter()
+        .find(|p| p.agent == record.name && p.role == "executor")
+    {
+        return Some(p);
+    }
+    let untagged: Vec<&'p Pane> = window
+        .iter()
+        .filter(|p| p.role.is_empty())
+        .copied()
+        .collect();
+    untagged
+        .iter()
+        .find(|p| Some(&p.pane_id) == record.executor_pane.as_ref())
+        .or_else(|| untagged.iter().min_by_key(|p| p.top))
+        .copied()
+}
+
+/// The window of an agent: the one holding a pane tagged with its name, else by the id in
+/// the run state, else (state lost, window made by an older batty) by its name.
 fn find_window<'p>(record: &AgentRecord, panes: &'p [Pane]) -> Option<(&'p str, Vec<&'p Pane>)> {
-    let by_id = record
-        .window_id
-        .as_ref()
-        .and_then(|id| panes.iter().find(|p| &p.window_id == id));
-    let first = by_id.or_else(|| {
-        panes
-            .iter()
-            .find(|p| p.window_name == record.name && p.window_index != 0)
+    let by_tag = panes
+        .iter()
+        .find(|p| p.agent == record.name && p.window_index != 0);
+    let by_id = || {
+        record
+            .window_id
+            .as_ref()
+            .and_then(|id| panes.iter().find(|p| &p.window_id == id && p.agent.is_empty()))
+    };
+    let first = by_tag.or_else(by_id).or_else(|| {
+        panes.iter().find(|p| {
+            p.window_name == record.name && p.window_index != 0 && p.agent.is_empty()
+        })
     })?;
     let window_panes = panes
         .iter()
@@ -314,7 +385,7 @@ fn same(a: &Path, b: &Path) -> bool {
 impl Plan {
     /// True when nothing would change.
     pub fn is_noop(&self) -> bool {
-        matches!(self.supervisor, SupervisorStep::Keep(_))
+        matches!(self.supervisor, SupervisorStep::Keep { .. })
             && self.removals.iter().all(|r| r.window_id.is_none())
             && self.agents.iter().all(|a| {
                 a.worktree == WorktreeStep::Reuse
@@ -330,16 +401,32 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The pid of the supervisor pane the plan keeps, from `panes`, for telling our own
+    /// supervisor from another one holding the board's lock.
+    pub fn kept_supervisor<'p>(&self, panes: &'p [Pane]) -> Option<&'p Pane> {
+        match &self.supervisor {
+            SupervisorStep::Keep { pane, .. } => panes.iter().find(|p| &p.pane_id == pane),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.session_id {
             None => writeln!(f, "create session `{}`", self.session_name)?,
-            Some(id) => writeln!(f, "reuse session `{}` ({id})", self.session_name)?,
+            Some(_) => writeln!(f, "reuse session `{}`", self.session_name)?,
         }
         match &self.supervisor {
             SupervisorStep::WithSession => writeln!(f, "  supervisor: start in window 0 `batty`")?,
-            SupervisorStep::Keep(p) => writeln!(f, "  supervisor: running ({p})")?,
-            SupervisorStep::Respawn(p) => writeln!(f, "  supervisor: restart dead pane {p}")?,
+            SupervisorStep::Keep { index, .. } => {
+                writeln!(f, "  supervisor: running in window {index}")?
+            }
+            SupervisorStep::Respawn { index, .. } => writeln!(
+                f,
+                "  supervisor: restart it in window {index} (it has exited)"
+            )?,
             SupervisorStep::Create { index } => {
                 writeln!(f, "  supervisor: recreate window {index} `batty`")?
             }
@@ -352,27 +439,30 @@ impl fmt::Display for Plan {
             };
             let window = match &a.window {
                 WindowStep::Create { index } => format!("create window {index}"),
-                WindowStep::Recreate { window_id, index } => {
-                    format!("replace window {window_id} with window {index}")
+                WindowStep::Recreate {
+                    old_index, index, ..
+                } => {
+                    format!("replace window {old_index} with window {index}")
                 }
                 WindowStep::Existing {
-                    window_id,
+                    index,
                     executor,
                     log,
+                    ..
                 } => {
                     let mut fixes = Vec::new();
-                    if let PaneStep::Respawn(p) = executor {
-                        fixes.push(format!("restart executor {p}"));
+                    if let PaneStep::Respawn(_) = executor {
+                        fixes.push("restart the agent (it has exited)".to_owned());
                     }
                     match log {
-                        PaneStep::Respawn(p) => fixes.push(format!("restart log pane {p}")),
-                        PaneStep::Split => fixes.push("add log pane".to_owned()),
+                        PaneStep::Respawn(_) => fixes.push("restart the log pane".to_owned()),
+                        PaneStep::Split => fixes.push("add the log pane".to_owned()),
                         PaneStep::Keep(_) => {}
                     }
                     if fixes.is_empty() {
-                        format!("window {window_id} running")
+                        format!("window {index} running")
                     } else {
-                        format!("window {window_id}: {}", fixes.join(", "))
+                        format!("window {index}: {}", fixes.join(", "))
                     }
                 }
             };
@@ -387,7 +477,7 @@ impl fmt::Display for Plan {
         }
         for r in &self.removals {
             match &r.window_id {
-                Some(w) => writeln!(f, "  agent `{}`: close window {w} (worktree kept)", r.name)?,
+                Some(_) => writeln!(f, "  agent `{}`: close its window (worktree kept)", r.name)?,
                 None => writeln!(f, "  agent `{}`: parked (worktree kept)", r.name)?,
             }
         }

@@ -26,6 +26,8 @@ fn pane(window: &str, index: u32, id: &str, top: u32, dead: bool, name: &str) ->
         dead_status: dead.then_some(1),
         pid: Some(1),
         current_command: "sh".into(),
+        agent: String::new(),
+        role: String::new(),
         window_name: name.into(),
     }
 }
@@ -108,16 +110,46 @@ fn dead_and_missing_panes_are_repaired() {
     panes[1].dead = true; // executor of agent 0
     panes.retain(|p| p.window_id != "@2"); // agent 1's window killed
     let plan = plan(&project(), &req(2), &world).unwrap();
-    assert_eq!(plan.supervisor, SupervisorStep::Respawn("%0".into()));
+    assert_eq!(
+        plan.supervisor,
+        SupervisorStep::Respawn {
+            pane: "%0".into(),
+            index: 0
+        }
+    );
     assert_eq!(
         plan.agents[0].window,
         WindowStep::Existing {
             window_id: "@1".into(),
+            index: 1,
             executor: PaneStep::Respawn("%1".into()),
             log: PaneStep::Keep("%2".into()),
         }
     );
     assert_eq!(plan.agents[1].window, WindowStep::Create { index: 2 });
+    let shown = plan.to_string();
+    assert!(
+        shown.contains("supervisor: restart it in window 0")
+            && shown.contains("window 1: restart the agent")
+            && shown.contains("create window 2")
+            && !shown.contains('@')
+            && !shown.contains('%'),
+        "the plan names windows by the tab a person presses:\n{shown}"
+    );
+}
+
+#[test]
+fn the_same_world_gives_the_same_names() {
+    let a = plan(&project(), &req(3), &World::default()).unwrap();
+    let b = plan(&project(), &req(3), &World::default()).unwrap();
+    let names = |p: &Plan| p.agents.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&a),
+        names(&b),
+        "a dry run names the agents the real run makes"
+    );
+    let other = plan(&Project::new("/elsewhere"), &req(3), &World::default()).unwrap();
+    assert_ne!(names(&a), names(&other));
 }
 
 #[test]

@@ -25,6 +25,20 @@ pub enum RunStateError {
     },
 }
 
+impl crate::error::Diagnose for RunStateError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            RunStateError::Invalid { .. } => Some(
+                "remove the file (`batty doctor --fix` does), then rerun `batty work`".to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// One phase's run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {

@@ -21,6 +21,21 @@ pub enum SessionError {
     Foreign { name: String, other: String },
 }
 
+impl crate::error::Diagnose for SessionError {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            SessionError::Tmux(e) => e.kind(),
+            SessionError::Foreign { .. } => crate::error::Kind::User,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            SessionError::Tmux(e) => e.hint(),
+            SessionError::Foreign { .. } => None,
+        }
+    }
+}
+
 /// The id of this project's session for `phase`, if it runs. A session of that name with no
 /// tag (made by hand, or by an older batty) is taken as ours.
 pub fn find(tmux: &Tmux, project: &Project, phase: &str) -> Result<Option<String>, SessionError> {

@@ -133,7 +133,7 @@ pub struct Question {
     pub text: String,
     pub since: Time,
     /// An automatic reply waits out the grace period in which a person may answer first.
-    pub answer: Option<(String, Time)>,
+    pub answer: Option<(crate::agent::Reply, Time)>,
     /// The due answer waits for a fresh screen showing the same question.
     pub verifying: bool,
     pub escalated: bool,

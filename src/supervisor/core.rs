@@ -167,6 +167,12 @@ impl Core {
                 }
                 self.board_changed(now);
             }
+            Event::TaskUnreadable(problem) => {
+                if self.board.set_problem(problem) == Change::Rescan {
+                    self.out.push(Effect::Rescan);
+                }
+                self.board_changed(now);
+            }
             Event::TaskRemoved { path } => {
                 if self.board.remove_path(&path) == Change::Rescan {
                     self.out.push(Effect::Rescan);
@@ -477,8 +483,12 @@ impl Core {
         }
     }
 
-    /// The adapter of an agent (for phrasing and answers).
-    pub(super) fn adapter_of(&self, agent: &str) -> Option<Arc<Adapter>> {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The adapter of an agent (for phrasing, answers, reading its screen).
+    pub fn adapter_of(&self, agent: &str) -> Option<Arc<Adapter>> {
         self.agents.get(agent).map(|a| Arc::clone(&a.adapter))
     }
 }

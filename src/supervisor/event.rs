@@ -40,7 +40,8 @@ pub enum MergeVerdict {
     /// The task's work is on the target as `landed` (`None`: nothing needed landing).
     Landed { landed: Option<String> },
     /// The task's own fault (a conflict or a red gate): its next attempt must fix it.
-    /// `kind` is [`Outcome::Conflict`] or [`Outcome::GateRed`].
+    /// `kind` is [`Outcome::Conflict`] or [`Outcome::GateRed`]; `reason` is one line, `tail`
+    /// what the agent is told (the conflicting files, the gate's last lines, what to do).
     Rejected {
         kind: Outcome,
         reason: String,
@@ -131,6 +132,8 @@ pub enum Event {
     TaskChanged(Task),
     /// A task file went away.
     TaskRemoved { path: PathBuf },
+    /// A task file cannot be read any more (it is reported, its task leaves the board).
+    TaskUnreadable(crate::board::Problem),
     /// The result of [`Effect::Claim`].
     Claimed {
         agent: String,
@@ -219,11 +222,11 @@ pub enum Effect {
         pane: String,
         keys: Vec<String>,
     },
-    /// Type `text` literally and press Enter (an answer).
-    Type {
+    /// Answer a question: text typed literally then Enter, or keys pressed.
+    Answer {
         agent: String,
         pane: String,
-        text: String,
+        reply: crate::agent::Reply,
     },
     /// Write to the board.
     Write(BoardWrite),
@@ -346,7 +349,7 @@ impl Effect {
             Effect::Capture { agent, pane, .. }
             | Effect::Deliver { agent, pane, .. }
             | Effect::Keys { agent, pane, .. }
-            | Effect::Type { agent, pane, .. } => Some((agent, pane)),
+            | Effect::Answer { agent, pane, .. } => Some((agent, pane)),
             _ => None,
         }
     }

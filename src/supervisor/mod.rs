@@ -8,7 +8,9 @@
 
 pub mod agent;
 pub mod core;
+pub mod driver;
 pub mod event;
+pub mod history;
 mod life;
 mod questions;
 pub mod settings;
@@ -19,4 +21,5 @@ mod core_tests;
 #[cfg(test)]
 mod sim;
 
+pub use driver::{Options, Row, SuperviseError, Summary, View, supervise};
 pub use settings::Settings;

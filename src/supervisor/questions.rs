@@ -2,6 +2,7 @@
 //! may answer first (and only if it is still on screen); any other is escalated, once per
 //! question however many signals (screen, hook) report it.
 
+use crate::agent::Reply;
 use crate::status::AgentState;
 
 use super::agent::Question;
@@ -48,7 +49,7 @@ impl Core {
         let recent = a
             .question_ended
             .is_some_and(|t| now.saturating_sub(t) < SAME_QUESTION);
-        let reply = a.adapter.answer_for(&text).map(str::to_owned);
+        let reply = a.adapter.answer_for(&text).cloned();
         let first = crate::text::one_line(text.lines().last().unwrap_or("")).into_owned();
         match reply {
             Some(reply) => {
@@ -63,7 +64,8 @@ impl Core {
                 self.log(
                     Some(agent),
                     format!(
-                        "question: {first} (answering {reply:?} in {})",
+                        "question: {first} (answering {} in {})",
+                        describe(&reply),
                         humantime::format_duration(grace)
                     ),
                 );
@@ -156,10 +158,10 @@ impl Core {
             );
             return;
         }
-        self.send_reply(now, agent, &answer, "escalate_command");
+        self.send_reply(now, agent, &Reply::Text(answer), "escalate_command");
     }
 
-    fn send_reply(&mut self, now: Time, agent: &str, reply: &str, from: &str) {
+    fn send_reply(&mut self, now: Time, agent: &str, reply: &Reply, from: &str) {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
@@ -169,11 +171,19 @@ impl Core {
         if let Some(q) = &mut a.question {
             q.replied = Some(now);
         }
-        self.out.push(Effect::Type {
+        self.out.push(Effect::Answer {
             agent: agent.to_owned(),
             pane,
-            text: reply.to_owned(),
+            reply: reply.clone(),
         });
-        self.log(Some(agent), format!("answered {reply:?} ({from})"));
+        self.log(Some(agent), format!("answered {} ({from})", describe(reply)));
+    }
+}
+
+/// A reply as the event log shows it.
+fn describe(reply: &Reply) -> String {
+    match reply {
+        Reply::Text(t) => format!("{:?}", crate::text::one_line(t)),
+        Reply::Keys(keys) => format!("keys {}", keys.join(" ")),
     }
 }

@@ -16,7 +16,7 @@ use crate::agent::{Composer, Screen};
 use crate::board::{Board, BoardConfig, Task, Timestamp};
 
 use super::agent::Life;
-use super::core::{Core, History, MergeState, OpenAttempt, TaskLog};
+use super::core::{Core, MergeState};
 use super::event::{
     AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Record,
     Time,
@@ -233,7 +233,7 @@ impl World {
     /// A new core, as a restarted supervisor builds it: the board, the record folded into
     /// history, the merge queue, and the panes as tmux lists them.
     fn start_core(&mut self, core_rng: &mut Rng) -> Core {
-        let history = fold_history(&self.record, &self.merges);
+        let history = super::history::fold(&self.record, &self.merges);
         let mut core = Core::new(
             settings(core_rng),
             self.board(),
@@ -364,7 +364,7 @@ impl World {
                     }
                 }
             }
-            Effect::Type { agent, .. } => {
+            Effect::Answer { agent, .. } => {
                 if let Some(a) = self.agents.get_mut(&agent)
                     && let Doing::Asking { task, steps, .. } = a.doing.clone()
                 {
@@ -716,87 +716,6 @@ impl World {
 fn parse_task(text: &str) -> Option<u64> {
     let rest = text.strip_prefix("Task #")?;
     rest.split(':').next()?.parse().ok()
-}
-
-/// The history a restarted supervisor reads: attempts and failures per task from the
-/// record, open attempts, and the merge queue's state.
-fn fold_history(record: &[Record], merges: &BTreeMap<u64, MergeState>) -> History {
-    let mut tasks: BTreeMap<u64, TaskLog> = BTreeMap::new();
-    let mut open: BTreeMap<(u64, u32), OpenAttempt> = BTreeMap::new();
-    let mut last_by_agent = BTreeMap::new();
-    for r in record {
-        match r {
-            Record::Delivered {
-                task,
-                attempt,
-                agent,
-                base,
-                pid,
-                ..
-            } => {
-                let log = tasks.entry(*task).or_default();
-                log.attempts = log.attempts.max(*attempt);
-                log.last = Some((*attempt, agent.clone(), base.clone()));
-                last_by_agent.insert(agent.clone(), (*task, *attempt));
-                open.insert(
-                    (*task, *attempt),
-                    OpenAttempt {
-                        task: *task,
-                        attempt: *attempt,
-                        agent: agent.clone(),
-                        base: base.clone(),
-                        pid: *pid,
-                    },
-                );
-            }
-            Record::Ended {
-                task,
-                attempt,
-                agent,
-                outcome,
-                error,
-                ..
-            } => {
-                open.remove(&(*task, *attempt));
-                if outcome.is_failure() {
-                    tasks.entry(*task).or_default().failures.push(super::core::Failure {
-                        attempt: *attempt,
-                        agent: agent.clone(),
-                        outcome: *outcome,
-                        reason: error.clone().unwrap_or_default(),
-                    });
-                }
-            }
-            Record::Merged {
-                task,
-                attempt,
-                agent,
-                verdict: MergeVerdict::Rejected { kind, reason, .. },
-            } => {
-                tasks.entry(*task).or_default().failures.push(super::core::Failure {
-                    attempt: *attempt,
-                    agent: agent.clone(),
-                    outcome: *kind,
-                    reason: reason.clone(),
-                });
-            }
-            Record::Review { task, .. } => tasks.entry(*task).or_default().in_review = true,
-            Record::Reopened { task, .. } => {
-                let log = tasks.entry(*task).or_default();
-                log.in_review = false;
-                log.failures.clear();
-            }
-            Record::Merged { .. } => {}
-        }
-    }
-    for (task, m) in merges {
-        tasks.entry(*task).or_default().merge = Some(m.clone());
-    }
-    History {
-        tasks,
-        open: open.into_values().collect(),
-        last_by_agent,
-    }
 }
 
 /// Invariants that hold after every step.

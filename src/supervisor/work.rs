@@ -925,10 +925,11 @@ impl Core {
                     self.give_up(task, &agent, attempt);
                     return;
                 }
-                let note = format!(
-                    "Note: attempt {attempt} of this task was not merged: {reason}\n{tail}\nRun `git rebase {}` if the target moved, fix it, commit, and report it done again.",
-                    "the target"
-                );
+                let note = if tail.is_empty() {
+                    format!("Note: attempt {attempt} of this task was not merged: {reason}.")
+                } else {
+                    format!("Note: attempt {attempt} of this task was not merged.\n{tail}")
+                };
                 self.redo_after_merge(now, task, &agent, note, base);
             }
             MergeVerdict::Trouble { reason } | MergeVerdict::Waiting { reason } => {

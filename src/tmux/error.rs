@@ -14,6 +14,8 @@ pub enum TmuxError {
     TooOld { found: String },
     #[error("unexpected output from `{cmdline}`: `{output}`")]
     Parse { cmdline: String, output: String },
+    #[error("the program in pane {pane} has exited")]
+    PaneDead { pane: String },
     #[error(transparent)]
     Proc(ProcError),
 }

@@ -371,6 +371,64 @@ impl Tmux {
         pasted.map(drop)
     }
 
+    /// [`Tmux::paste_text`] and Enter, but only into a pane whose program still runs, decided
+    /// inside the server in the same command (`if-shell -F '#{pane_dead}'`): pasting into a
+    /// pane whose program just exited crashed tmux 3.3a. Fails with [`TmuxError::PaneDead`]
+    /// when the pane's program has exited.
+    pub fn paste_line_if_alive(&self, pane_id: &str, text: &str) -> Result<(), TmuxError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let buffer = format!(
+            "batty-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        self.run_cmd(
+            self.cmd()
+                .args(["load-buffer", "-b", &buffer, "-"])
+                .stdin(text.as_bytes()),
+        )?;
+        let paste = format!("paste-buffer -p -d -b {buffer} -t {pane_id}");
+        let dead = format!("delete-buffer -b {buffer} ; display-message -p dead");
+        let out = self.run([
+            "if-shell", "-F", "-t", pane_id, "#{pane_dead}", &dead, &paste,
+        ]);
+        match out {
+            Ok(o) if o.trim() == "dead" => Err(TmuxError::PaneDead {
+                pane: pane_id.to_owned(),
+            }),
+            Ok(_) => self.send_keys_if_alive(pane_id, &["Enter"]),
+            Err(e) => {
+                let _ = self.run(["delete-buffer", "-b", &buffer]);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Tmux::send_keys`], only into a pane whose program still runs (decided inside the
+    /// server, as for [`Tmux::paste_line_if_alive`]).
+    pub fn send_keys_if_alive(&self, pane_id: &str, keys: &[&str]) -> Result<(), TmuxError> {
+        let mut send = format!("send-keys -t {pane_id} --");
+        for k in keys {
+            // Key names are ours (`Enter`, `C-c`, `Down`): plain words, quoted for tmux.
+            send.push_str(&format!(" '{}'", k.replace('\'', "")));
+        }
+        let out = self.run([
+            "if-shell",
+            "-F",
+            "-t",
+            pane_id,
+            "#{pane_dead}",
+            "display-message -p dead",
+            &send,
+        ])?;
+        if out.trim() == "dead" {
+            return Err(TmuxError::PaneDead {
+                pane: pane_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Presses Enter in a pane.
     pub fn send_enter(&self, pane_id: &str) -> Result<(), TmuxError> {
         self.send_keys(pane_id, &["Enter"])
@@ -405,6 +463,12 @@ impl Tmux {
     /// The visible screen of a pane as plain text, one line per row.
     pub fn capture_pane(&self, pane_id: &str) -> Result<String, TmuxError> {
         self.run_cmd(self.cmd().args(["capture-pane", "-p", "-t", pane_id]))
+    }
+
+    /// The screen with its attributes as escape sequences (`capture-pane -e`): what
+    /// [`crate::agent::Adapter::classify`] needs to tell a dimmed placeholder from typed text.
+    pub fn capture_pane_styled(&self, pane_id: &str) -> Result<String, TmuxError> {
+        self.run_cmd(self.cmd().args(["capture-pane", "-p", "-e", "-t", pane_id]))
     }
 
     pub fn set_option(&self, scope: Scope<'_>, name: &str, value: &str) -> Result<(), TmuxError> {

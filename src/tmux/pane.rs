@@ -5,7 +5,7 @@ use super::TmuxError;
 
 pub(crate) const SESSION_FORMAT: &str = "#{session_id}\t#{session_name}";
 
-pub(crate) const PANE_FORMAT: &str = "#{session_id}\t#{window_id}\t#{window_index}\t#{pane_id}\t#{pane_index}\t#{pane_top}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pid}\t#{pane_current_command}\t#{window_name}";
+pub(crate) const PANE_FORMAT: &str = "#{session_id}\t#{window_id}\t#{window_index}\t#{pane_id}\t#{pane_index}\t#{pane_top}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pid}\t#{pane_current_command}\t#{@batty_agent}\t#{@batty_role}\t#{window_name}";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -29,6 +29,10 @@ pub struct Pane {
     pub dead_status: Option<i32>,
     pub pid: Option<u32>,
     pub current_command: String,
+    /// The agent this pane belongs to (`@batty_agent`), empty when untagged.
+    pub agent: String,
+    /// `executor` or `log` (`@batty_role`), empty when untagged.
+    pub role: String,
     pub window_name: String,
 }
 
@@ -60,7 +64,7 @@ pub(crate) fn parse_panes(out: &str) -> Result<Vec<Pane>, TmuxError> {
 }
 
 fn parse_pane(line: &str) -> Option<Pane> {
-    let mut f = line.splitn(11, '\t');
+    let mut f = line.splitn(13, '\t');
     let mut next = || f.next();
     let session_id = next()?.to_owned();
     let window_id = next()?.to_owned();
@@ -72,6 +76,8 @@ fn parse_pane(line: &str) -> Option<Pane> {
     let dead_status = next()?.parse().ok();
     let pid = next()?.parse().ok();
     let current_command = next()?.to_owned();
+    let agent = next()?.to_owned();
+    let role = next()?.to_owned();
     let window_name = next()?.to_owned();
     Some(Pane {
         session_id,
@@ -84,6 +90,8 @@ fn parse_pane(line: &str) -> Option<Pane> {
         dead_status,
         pid,
         current_command,
+        agent,
+        role,
         window_name,
     })
 }
@@ -94,10 +102,12 @@ mod tests {
 
     #[test]
     fn free_text_last_may_hold_tabs() {
-        let out = "$1\t@2\t1\t%3\t0\t0\t1\t4\t123\tsh\tname\twith tab\n$1\t@2\t1\t%4\t1\t40\t0\t\t124\tbatty\tx\n";
+        let out = "$1\t@2\t1\t%3\t0\t0\t1\t4\t123\tsh\totter\texecutor\tname\twith tab\n$1\t@2\t1\t%4\t1\t40\t0\t\t124\tbatty\t\t\tx\n";
         let panes = parse_panes(out).unwrap();
         assert_eq!(panes.len(), 2);
         assert_eq!(panes[0].window_name, "name\twith tab");
+        assert_eq!((panes[0].agent.as_str(), panes[0].role.as_str()), ("otter", "executor"));
+        assert_eq!(panes[1].agent, "");
         assert!(panes[0].dead);
         assert_eq!(panes[0].dead_status, Some(4));
         assert_eq!(panes[1].dead_status, None);

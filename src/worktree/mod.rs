@@ -1,5 +1,6 @@
-//! git worktrees for agents, through the git binary: create, reuse, recreate, remove, and the
-//! safety checks that keep uncommitted or unmerged work from being thrown away.
+//! git worktrees for agents, through the one git wrapper (`crate::git`): create, reuse,
+//! recreate, remove, and the safety checks that keep uncommitted or unmerged work from being
+//! thrown away.
 
 mod git;
 mod setup;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub use git::{Repo, WorktreeEntry};
 pub use setup::{copy_untracked, post_create};
 
-use crate::proc::ProcError;
+use crate::git::{Git, GitError};
 
 /// Held while this process adds or removes a worktree.
 static WORKTREE_CHANGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -17,7 +18,9 @@ static WORKTREE_CHANGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[derive(Debug, thiserror::Error)]
 pub enum WorktreeError {
     #[error(transparent)]
-    Git(#[from] ProcError),
+    Git(#[from] GitError),
+    #[error("the checkout at `{}` is on a detached HEAD, not on a branch", path.display())]
+    Detached { path: PathBuf },
     #[error("worktree `{path}` (branch `{branch}`) holds work that would be lost: {detail}")]
     AtRisk {
         path: PathBuf,
@@ -198,31 +201,15 @@ impl Repo {
         // agents' checkouts; `git checkout` runs the post-checkout hook as `worktree add` would.
         let outcome = if self.branch_exists(&spec.branch)? {
             self.git()
-                .args(["worktree", "add", "--quiet", "--no-checkout"])
-                .arg(&spec.path)
-                .arg(&spec.branch)
-                .run()?;
+                .worktree_add_bare(&spec.path, &spec.branch, None)?;
             Outcome::FromBranch
         } else {
             self.git()
-                .args([
-                    "worktree",
-                    "add",
-                    "--quiet",
-                    "--no-checkout",
-                    "-b",
-                    &spec.branch,
-                ])
-                .arg(&spec.path)
-                .arg(&spec.base)
-                .run()?;
+                .worktree_add_bare(&spec.path, &spec.branch, Some(&spec.base))?;
             Outcome::Created
         };
         drop(one_at_a_time);
-        Repo::new(&spec.path)
-            .git()
-            .args(["checkout", "--quiet", "--force", &spec.branch])
-            .run()?;
+        Git::new(&spec.path).checkout_force(&spec.branch)?;
         Ok(Ensured { outcome, notes })
     }
 
@@ -265,30 +252,12 @@ impl Repo {
     pub fn risk(&self, path: &Path, branch: &str, base: &str) -> Result<Risk, WorktreeError> {
         let mut risk = Risk::default();
         if path.join(".git").exists() {
-            let out = crate::proc::Cmd::new("git")
-                .arg("-C")
-                .arg(path)
-                .args(["status", "--porcelain"])
-                .env("GIT_TERMINAL_PROMPT", "0")
-                .read()?;
-            risk.dirty = out
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect();
+            risk.dirty = Git::new(path).status_lines(false)?;
         }
         if self.branch_exists(branch)? {
             // By patch id, not ancestry: the merge queue lands work by cherry-picking, so a
             // landed commit is never an ancestor of the base, yet nothing of it is at stake.
-            let out = self.git().args(["cherry", "-v", base, branch]).read()?;
-            risk.commits = out
-                .lines()
-                .filter_map(|l| l.strip_prefix("+ "))
-                .map(|l| match l.split_once(' ') {
-                    Some((sha, subject)) => format!("{} {subject}", &sha[..sha.len().min(7)]),
-                    None => l.to_owned(),
-                })
-                .collect();
+            risk.commits = self.git().unlanded_subjects(base, branch)?;
         }
         Ok(risk)
     }

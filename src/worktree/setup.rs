@@ -71,7 +71,11 @@ pub fn post_create(worktree: &Path, command: &str) -> Result<String, WorktreeErr
             status,
             output: crate::config::one_line(&format!("{stdout}\n{stderr}")),
         }),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(WorktreeError::PostCreate {
+            path: worktree.to_owned(),
+            status: "could not start".into(),
+            output: e.to_string(),
+        }),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::{Sandbox, wait_until};
-use batty::agent::{Screen, TaskMessage};
+use batty::agent::{Composer, Reply, Screen, TaskMessage};
 
 /// The message the supervisor would paste, as the demo adapter phrases it.
 fn message(id: u64, title: &str, body: &str) -> String {
@@ -17,6 +17,10 @@ fn message(id: u64, title: &str, body: &str) -> String {
         board_path: "/nowhere/.batty/kanban/v1".into(),
     })
 }
+
+const READY: Screen = Screen::Ready {
+    composer: Composer::Empty,
+};
 
 fn log_subjects(sb: &Sandbox) -> Vec<String> {
     sb.git(["log", "--format=%s"])
@@ -279,7 +283,7 @@ fn pasted_into_a_tmux_pane() {
     let screen = |sb: &Sandbox| sb.tmux(["capture-pane", "-p", "-t", &pane]);
     let deadline = Duration::from_secs(10);
     wait_until("the demo prompt", deadline, || {
-        demo.classify(&screen(&sb)).is_ready().then_some(())
+        (demo.classify(&screen(&sb)) == READY).then_some(())
     });
 
     let text = message(1, "Pasted task", "First line.\n\nSecond paragraph.");
@@ -296,12 +300,12 @@ fn pasted_into_a_tmux_pane() {
             _ => None,
         }
     });
-    assert_eq!(demo.answer_for(&q), Some("y"));
+    assert_eq!(demo.answer_for(&q), Some(&Reply::Text("y".into())));
     sb.tmux(["send-keys", "-t", &pane, "-l", "y"]);
     sb.tmux(["send-keys", "-t", &pane, "Enter"]);
     wait_until("the commit", deadline, || {
         let s = screen(&sb);
-        (s.contains("committed #1") && demo.classify(&s).is_ready()).then_some(())
+        (s.contains("committed #1") && demo.classify(&s) == READY).then_some(())
     });
     assert_eq!(log_subjects(&sb), ["Task #1: Pasted task", "initial"]);
 }

@@ -40,7 +40,7 @@ fn list_shows_every_entry_with_its_reason() {
 #[test]
 fn list_of_a_phase_without_a_queue_says_empty() {
     let sb = Sandbox::new();
-    std::fs::create_dir_all(sb.path(".batty")).unwrap();
+    std::fs::create_dir_all(sb.path(".batty/kanban/v2")).unwrap();
     let out = sb.batty(["merge", "v2", "--list"]).ok();
     assert_eq!(out.stdout, "merge queue of `v2` is empty\n");
 }

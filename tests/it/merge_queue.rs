@@ -129,6 +129,13 @@ impl Fixture {
         assert_eq!(detached, "HEAD", "merge worktree is not detached");
     }
 
+    fn has_ref(&self, name: &str) -> bool {
+        !self
+            .sb
+            .git(["for-each-ref", "--format=%(refname)", name])
+            .is_empty()
+    }
+
     fn subjects(&self, rev: &str) -> Vec<String> {
         self.sb
             .git(["log", "--format=%s", rev])
@@ -221,9 +228,16 @@ fn same_line_edits_give_one_merge_and_one_conflict_that_is_redone() {
     assert_eq!(
         second.as_ref().unwrap(),
         &MergeOutcome::Conflict {
-            files: vec!["README.md".into()]
+            files: vec!["README.md".into()],
+            kept: Some("refs/batty/v1/rejected/2-1".into()),
         }
     );
+    // The rejected work has a ref of its own; the queue no longer holds it.
+    assert_eq!(
+        f.subjects("refs/batty/v1/rejected/2-1")[0],
+        "bob edits readme"
+    );
+    assert!(!f.has_ref("refs/batty/v1/queue/2"));
     assert_eq!(f.target_tip(), after_first, "a conflict moves nothing");
     f.assert_merge_worktree_clean();
     let NextStep::SendBack { message } = f.record(2, &second) else {
@@ -266,9 +280,17 @@ fn red_gate_reports_tail_and_gives_up_after_the_limit() {
     f.push(7, "ann", &base);
     for round in 1..=3 {
         let outcome = f.attempt(7);
-        let Ok(MergeOutcome::GateFailed { status, tail, log }) = &outcome else {
+        let Ok(MergeOutcome::GateFailed {
+            status,
+            tail,
+            log,
+            kept,
+        }) = &outcome
+        else {
             panic!("wanted GateFailed, got {outcome:?}")
         };
+        // The same work rejected again is kept at the same ref.
+        assert_eq!(kept.as_deref(), Some("refs/batty/v1/rejected/7-1"));
         assert_eq!(status, "exit code 101");
         let lines: Vec<&str> = tail.lines().collect();
         assert_eq!(lines.len(), merge::TAIL_LINES);
@@ -474,6 +496,7 @@ fn crash_after_the_ref_moved_recovers_as_merged_exactly_once() {
         task: 1,
         target: "main".into(),
         old_tip: old,
+        tip: Some(commit.clone()),
         candidate: Some(candidate.clone()),
         gate_pgid: Some(gate.id()),
     };
@@ -539,6 +562,7 @@ fn crash_before_the_ref_moved_recovers_as_waiting_then_lands_once() {
         task: 1,
         target: "main".into(),
         old_tip: f.target_tip(),
+        tip: None,
         candidate: None,
         gate_pgid: None,
     };
@@ -580,12 +604,11 @@ fn crash_with_the_journal_lost_still_lands_once() {
 }
 
 #[test]
-fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
+fn sync_moves_agents_onto_the_target_and_parks_what_did_not_land() {
     let mut f = Fixture::new("main", None);
     let a = f.agent("ann");
     let b = f.agent("bob");
     let c = f.agent("cy");
-    let d = f.agent("dan");
     for (id, (wt, name)) in [(&a, "ann"), (&b, "bob"), (&c, "cy")]
         .into_iter()
         .enumerate()
@@ -597,26 +620,41 @@ fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
     }
     let tip = f.target_tip();
 
-    // ann: everything merged -> her branch moves to the target tip.
+    // ann: everything merged -> her branch moves to the target tip, nothing parked.
     assert_eq!(
         merge::sync_agent_worktree(&a, "batty/v1/ann", &tip).unwrap(),
-        SyncOutcome::Reset { to: tip.clone() }
+        SyncOutcome::Reset {
+            to: tip.clone(),
+            parked: None
+        }
     );
     assert_eq!(f.head(&a), tip);
 
-    // bob: one more commit after his task was queued -> it is kept, replayed onto the tip.
-    f.commit(&b, "bob-extra.txt", "more", "bob's unmerged work");
-    let SyncOutcome::Rebased { kept: 1, head } =
-        merge::sync_agent_worktree(&b, "batty/v1/bob", &tip).unwrap()
+    // bob: one more commit nobody queued -> moved off his branch to a ref, never lost.
+    let extra = f.commit(&b, "bob-extra.txt", "more", "bob's unmerged work");
+    let SyncOutcome::Reset {
+        to,
+        parked: Some(parked),
+    } = merge::sync_agent_worktree(&b, "batty/v1/bob", &tip).unwrap()
     else {
-        panic!("wanted a rebase keeping one commit")
+        panic!("wanted bob's work parked")
     };
-    assert_eq!(f.sb.git(["rev-parse", &format!("{head}^")]), tip);
-    assert_eq!(f.subjects("batty/v1/bob")[0], "bob's unmerged work");
+    assert_eq!((to.as_str(), f.head(&b)), (tip.as_str(), tip.clone()));
+    assert_eq!(
+        parked,
+        format!("refs/batty/v1/rejected/bob-{}", &extra[..10])
+    );
+    assert_eq!(f.sb.git(["rev-parse", &parked]), extra);
+    assert_eq!(
+        f.subjects("main")[0],
+        "task by cy",
+        "the target never got it"
+    );
 
     // cy: uncommitted and untracked work -> nothing moves, nothing is lost.
     std::fs::write(c.join("cy.txt"), "half-done edit").unwrap();
     std::fs::write(c.join("new.txt"), "untracked").unwrap();
+    f.commit(&c, "cy-more.txt", "x", "cy's next commit");
     let cy_head = f.head(&c);
     let SyncOutcome::SkippedDirty { files } =
         merge::sync_agent_worktree(&c, "batty/v1/cy", &tip).unwrap()
@@ -634,25 +672,6 @@ fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
         "untracked"
     );
 
-    // dan: an unmerged commit that conflicts with the target -> rebase aborted, branch as it was.
-    f.commit(&d, "ann.txt", "dan's version", "dan rewrites ann's file");
-    let dan_head = f.head(&d);
-    assert_eq!(
-        merge::sync_agent_worktree(&d, "batty/v1/dan", &tip).unwrap(),
-        SyncOutcome::Conflict {
-            files: vec!["ann.txt".into()]
-        }
-    );
-    assert_eq!(f.head(&d), dan_head);
-    assert_eq!(
-        f.sb.git_in(&d, ["status", "--porcelain", "--untracked-files=all"]),
-        ""
-    );
-    assert_eq!(
-        f.sb.git_in(&d, ["symbolic-ref", "--short", "HEAD"]),
-        "batty/v1/dan"
-    );
-
     // The wrong branch is an error naming the worktree and both branches.
     let err = merge::sync_agent_worktree(&a, "batty/v1/bob", &tip).unwrap_err();
     assert!(
@@ -661,8 +680,177 @@ fn sync_moves_agents_onto_the_target_and_keeps_their_work() {
     );
 }
 
+#[test]
+fn work_the_queue_holds_is_not_parked_again_and_a_taken_name_is_never_overwritten() {
+    let mut f = Fixture::new("main", None);
+    let wt = f.agent("ann");
+    let base = f.head(&wt);
+    let queued = f.commit(&wt, "a.txt", "a", "queued work");
+    f.push(1, "ann", &base);
+    merge::hold(&f.sb.repo, "v1", 1, &queued).unwrap();
+    let tip = f.target_tip();
+    let prepare = |park_as: &str| {
+        merge::prepare_branch(&merge::Prepare {
+            worktree: &wt,
+            branch: "batty/v1/ann",
+            target_tip: &tip,
+            phase: "v1",
+            park_as,
+        })
+    };
+    // The queue's ref keeps the work: the branch moves on to the tip with nothing parked.
+    assert_eq!(
+        prepare(&merge::rejected_ref("v1", 1, 1)).unwrap(),
+        merge::Prepared::Moved {
+            to: tip.clone(),
+            parked: None
+        }
+    );
+    assert!(!f.has_ref("refs/batty/v1/rejected/1-1"));
+    // Its merge still lands exactly its range, from the ref, with the branch moved away.
+    merged_tip(&f.attempt(1));
+    assert_eq!(f.subjects("main")[0], "queued work");
+    assert!(!f.has_ref("refs/batty/v1/queue/1"), "released once landed");
+
+    // New work of a rejected attempt goes to the name given; a name taken by other work is
+    // refused, and the branch is left as it was.
+    f.sb.git_in(&wt, ["reset", "-q", "--hard", "main"]);
+    let tip = f.target_tip();
+    let other = f.commit(&wt, "b.txt", "b", "some other work");
+    f.sb.git(["update-ref", "refs/batty/v1/rejected/2-1", &other]);
+    let rejected = f.commit(&wt, "c.txt", "c", "rejected work");
+    let prepare = |park_as: &str| {
+        merge::prepare_branch(&merge::Prepare {
+            worktree: &wt,
+            branch: "batty/v1/ann",
+            target_tip: &tip,
+            phase: "v1",
+            park_as,
+        })
+    };
+    let err = prepare("refs/batty/v1/rejected/2-1").unwrap_err();
+    assert!(
+        err.to_string().contains("already keeps other work"),
+        "{err}"
+    );
+    assert_eq!(f.head(&wt), rejected);
+    let moved = prepare("refs/batty/v1/rejected/2-2").unwrap();
+    assert_eq!(
+        moved,
+        merge::Prepared::Moved {
+            to: tip.clone(),
+            parked: Some(merge::Parked {
+                name: "refs/batty/v1/rejected/2-2".into(),
+                commits: 2
+            })
+        }
+    );
+    assert_eq!(
+        f.sb.git(["rev-parse", "refs/batty/v1/rejected/2-2"]),
+        rejected
+    );
+    assert_eq!(f.head(&wt), tip);
+}
+
+#[test]
+fn an_attempt_applies_exactly_its_range() {
+    let mut f = Fixture::new("main", None);
+    let wt = f.agent("ann");
+    // An earlier attempt's commit stays on the branch below this attempt's base.
+    f.commit(&wt, "rejected.txt", "no", "an earlier, rejected attempt");
+    let base = f.head(&wt);
+    f.commit(&wt, "mine.txt", "yes", "this attempt");
+    f.push(1, "ann", &base);
+    let repo = f.sb.repo.clone();
+    let head = f.head(&wt);
+    assert_eq!(
+        merge::unlanded(&repo, "main", &base, &head).unwrap().len(),
+        1
+    );
+    let stat = merge::diffstat(&repo, &base, &head).unwrap();
+    assert_eq!(
+        stat.summary(),
+        "1 file changed, 1 insertion(+), 0 deletions(-)"
+    );
+    assert_eq!(stat.files[0].path, "mine.txt");
+
+    let outcome = f.attempt(1);
+    assert!(
+        matches!(outcome, Ok(MergeOutcome::Merged { commits: 1, .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(f.subjects("main")[..2], ["this attempt", "ignore batty"]);
+    assert!(!f.sb.path("rejected.txt").exists());
+    // Now on the target by patch id: neither queued again nor reopened.
+    assert!(
+        merge::unlanded(&repo, "main", &base, &head)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_commit_whose_change_is_already_on_the_target_is_dropped() {
+    let mut f = Fixture::new("main", None);
+    let wt = f.agent("ann");
+    let base = f.head(&wt);
+    f.commit(&wt, "x.txt", "x\n", "ann adds x");
+    f.sb.git_in(
+        &wt,
+        ["commit", "-q", "--allow-empty", "-m", "ann's empty note"],
+    );
+    f.commit(&wt, "y.txt", "y\n", "ann adds y");
+    f.push(1, "ann", &base);
+    // The target got the same change inside a bigger commit (another patch id).
+    f.sb.write("x.txt", "x\n");
+    f.sb.write("z.txt", "z\n");
+    f.sb.git(["add", "x.txt", "z.txt"]);
+    f.sb.git(["commit", "-qm", "x and z"]);
+    let outcome = f.attempt(1);
+    assert!(
+        matches!(outcome, Ok(MergeOutcome::Merged { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        f.subjects("main")[..3],
+        ["ann adds y", "ann's empty note", "x and z"],
+        "the redundant commit dropped, the empty one kept, with {}",
+        f.sb.git(["--version"])
+    );
+    f.assert_merge_worktree_clean();
+}
+
+#[test]
+fn an_attempt_that_ended_without_its_outcome_recorded_is_not_left_merging() {
+    let mut f = Fixture::new("main", None);
+    let wt = f.agent("ann");
+    let base = f.head(&wt);
+    f.commit(&wt, "a.txt", "a", "add a");
+    f.push(1, "ann", &base);
+    let qfile = merge::queue_file(&Project::new(&f.sb.repo), "v1");
+    f.queue.mark_merging(1).unwrap();
+    f.queue.save(&qfile).unwrap();
+    // The attempt lands, then writing its outcome fails (a full disk): the file still says
+    // `merging`, but no attempt runs.
+    let entry = f.queue.get(1).unwrap().clone();
+    merged_tip(&merge::attempt(&f.ctx, &entry));
+    let mut queue = MergeQueue::load(&qfile).unwrap();
+    let e = queue.get(1).unwrap();
+    assert_eq!((e.state, e.interrupted), (EntryState::Waiting, true));
+    assert_eq!(queue.next_waiting().map(|e| e.task), Some(1));
+    // Recovery settles it as landed, once.
+    let recovered = merge::recover(&f.ctx, &mut queue).unwrap();
+    assert_eq!(recovered[0].state, EntryState::Merged);
+    assert_eq!(queue.merged_count(), 1);
+    assert!(queue.next_waiting().is_none());
+    assert_eq!(
+        f.subjects("main").iter().filter(|s| *s == "add a").count(),
+        1
+    );
+}
+
 /// Median wall time of one gate-less attempt on a small repo; run with
-/// `cargo test --test merge_queue -- --ignored --nocapture attempt_timing`.
+/// `cargo test --test it merge_queue -- --ignored --nocapture attempt_timing`.
 #[test]
 #[ignore]
 fn attempt_timing() {

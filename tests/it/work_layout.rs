@@ -195,6 +195,46 @@ fn dry_run_changes_nothing() {
     assert!(!sb.path(".batty/run/v1/state.json").exists());
     assert!(!sb.path(".batty/worktrees").exists());
     assert!(sb.tmux_ok(["has-session", "-t", "=batty-v1"]).is_none());
+
+    // The agents the dry run names are the ones the real run makes, in the windows it said.
+    let named: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("agent `")?
+                .split('`')
+                .next()
+                .map(str::to_owned)
+        })
+        .collect();
+    let real = sb.batty(["work", "v1", "-n", "2", "--agent", "shell"]).ok();
+    let state: serde_json::Value =
+        serde_json::from_str(&sb.read(".batty/run/v1/state.json")).unwrap();
+    let made: Vec<String> = state["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(named, made);
+    for (i, name) in made.iter().enumerate() {
+        assert!(
+            out.stdout.contains(&format!("agent `{name}`"))
+                && out.stdout.contains(&format!("create window {}", i + 1)),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            real.stdout.contains(&format!(
+                "agent `{name}`: started `shell` in window {}",
+                i + 1
+            )),
+            "progress names the tab: {}",
+            real.stdout
+        );
+    }
+    assert!(!real.stdout.contains('@'), "no window ids: {}", real.stdout);
 }
 
 #[test]
@@ -247,4 +287,37 @@ fn failing_post_create_stops_that_agent_only() {
     // The supervisor window is there; the agent's is not.
     let windows: Vec<String> = panes(&sb).into_iter().map(|p| p[1].clone()).collect();
     assert_eq!(windows, ["batty"]);
+}
+
+/// Progress lines come as each step finishes, not all at the end: the session's line is
+/// there while an agent's slow `post_create` still runs.
+#[test]
+fn progress_is_printed_as_it_happens() {
+    use std::io::BufRead;
+    let sb = project("worktree:\n  post_create: \"sleep 3\"\n");
+    let mut cmd = std::process::Command::new(crate::common::BATTY);
+    cmd.args(["work", "v1", "--agent", "shell"])
+        .current_dir(&sb.repo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    sb.apply_env(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(
+        first,
+        "created session `batty-v1`, supervisor in window 0\n"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "printed before the run ended"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        rest.contains("worktree ready") && rest.contains("started `shell` in window 1"),
+        "{rest}"
+    );
 }

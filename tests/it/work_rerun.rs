@@ -84,8 +84,7 @@ fn dead_supervisor_and_executor_are_respawned() {
     });
     let out = sb.batty(["work", "v1"]).ok();
     assert!(
-        out.stdout
-            .contains(&format!("restarted executor pane {exec}")),
+        out.stdout.contains("restarted `shell` in window 1"),
         "{}",
         out.stdout
     );
@@ -118,11 +117,11 @@ fn parallel_goes_down_for_idle_agents_and_up_again_with_the_same_names() {
         first[2]
     ));
     assert_eq!(windows(&sb).len(), 4);
-    assert!(
-        sb.batty(["status", "v1", "--bar"])
-            .ok()
-            .stdout
-            .starts_with("v1 [0/3] 1 busy")
+    // This board is too bare for a supervisor to keep running: the bar says so rather than
+    // showing the hand-written snapshot.
+    assert_eq!(
+        sb.batty(["status", "v1", "--bar"]).ok().stdout,
+        "v1: supervisor not running (batty work v1)\n"
     );
 
     std::fs::remove_file(sb.path(".batty/run/v1/status.json")).unwrap();
@@ -285,4 +284,81 @@ fn another_project_with_the_same_phase_never_touches_our_session() {
     }
     assert_eq!(windows(&sb), before, "our session is untouched");
     sb.batty(["stop", "v1"]).ok();
+}
+
+/// One supervisor per board, whatever the tmux server: a `batty work` on another server
+/// (another socket, as another `-L`, `-S` or `TMUX_TMPDIR` gives) refuses before it builds
+/// anything, naming the running supervisor's pid, its socket and how to attach to it; on the
+/// same server a rerun still repairs.
+#[test]
+fn a_second_server_is_refused_while_a_supervisor_runs() {
+    let sb = project("");
+    // A board the supervisor can read, so it stays up.
+    sb.write(
+        ".batty/kanban/v1/config.yml",
+        &batty::board::default_config_yml("v1"),
+    );
+    sb.batty(["work", "v1", "-n", "1", "--agent", "shell"]).ok();
+    let lock = sb.path(".batty/run/v1/supervisor.lock");
+    let holder = crate::common::wait_until(
+        "the supervisor holds the board",
+        std::time::Duration::from_secs(20),
+        || batty::session::lock::holder(&lock),
+    );
+    assert_eq!(holder.socket, sb.sock);
+    let other = sb.root.join("other.sock");
+    // Should the refusal ever fail, the server it started must not outlive the test.
+    struct KillOnDrop(std::path::PathBuf);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("tmux")
+                .arg("-S")
+                .arg(&self.0)
+                .arg("kill-server")
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    let _other_server = KillOnDrop(other.clone());
+    let out = sb
+        .batty(["work", "v1", "-n", "2", "--agent", "shell"])
+        .env("BATTY_TMUX_SOCKET", &other)
+        .fails(1);
+    out.error_mentions(&format!(
+        "another supervisor has the board of phase `v1`: pid {}, on tmux socket `{}`",
+        holder.pid,
+        sb.sock.display()
+    ));
+    assert!(
+        out.stderr.contains(&format!(
+            "attach to it with `tmux -S {} attach -t =batty-v1`",
+            sb.sock.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !other.exists(),
+        "no tmux server was started on the other socket"
+    );
+    assert_eq!(
+        state(&sb)["agents"].as_array().unwrap().len(),
+        1,
+        "no agent was added"
+    );
+    assert_eq!(
+        std::fs::read_dir(sb.path(".batty/worktrees/v1"))
+            .unwrap()
+            .count(),
+        1,
+        "no worktree was created"
+    );
+    // The same server: a rerun repairs as before.
+    let exec = state(&sb)["agents"][0]["executor_pane"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.tmux(["kill-pane", "-t", &exec]);
+    sb.batty(["work", "v1"]).ok();
+    assert_eq!(windows(&sb).len(), 2);
 }

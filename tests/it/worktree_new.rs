@@ -145,3 +145,78 @@ fn work_already_landed_by_cherry_pick_is_not_at_risk() {
     sb.batty(["stop", "v1", "--clean"]).ok();
     assert!(!wt.exists());
 }
+
+/// A folder with a `git` that says it is `version` and otherwise runs the real one.
+fn fake_git(sb: &Sandbox, version: &str) -> std::path::PathBuf {
+    let real = std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("git"))
+                .find(|g| g.is_file())
+        })
+        .expect("git on PATH");
+    let dir = sb.root.join("old-git");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'git version {version}'; exit 0; }}\nexec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn work_and_init_refuse_a_git_older_than_2_30_in_one_line() {
+    let sb = project("");
+    let dir = fake_git(&sb, "2.25.1");
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
+    for args in [
+        &["work", "v1", "-n", "1", "--agent", "shell"][..],
+        &["init"][..],
+    ] {
+        sb.batty(args)
+            .env("PATH", &path)
+            .fails(1)
+            .error_mentions("git 2.25.1 is too old: batty needs git 2.30.0 or newer; upgrade it");
+    }
+    assert!(!sb.path(".batty/worktrees").exists(), "nothing was set up");
+    // The minimum itself is fine.
+    let dir = fake_git(&sb, "2.30.0");
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
+    sb.batty(["work", "v1", "-n", "1", "--agent", "shell"])
+        .env("PATH", &path)
+        .ok();
+}
+
+#[test]
+fn a_calling_gits_repository_variables_do_not_leak_in() {
+    // What batty sees when run from a hook of another repository.
+    let other = Sandbox::new();
+    let sb = project("");
+    sb.batty(["work", "v1", "-n", "1", "--agent", "shell"])
+        .env("GIT_DIR", other.repo.join(".git"))
+        .env("GIT_WORK_TREE", &other.repo)
+        .env("GIT_INDEX_FILE", other.repo.join(".git/index"))
+        .ok();
+    let name = agent(&sb);
+    assert_eq!(
+        sb.git([
+            "branch",
+            "--list",
+            "batty/v1/*",
+            "--format=%(refname:short)"
+        ]),
+        format!("batty/v1/{name}")
+    );
+    assert_eq!(
+        other.git(["branch", "--list", "batty/*"]),
+        "",
+        "the other repository is untouched"
+    );
+    assert_eq!(other.git(["worktree", "list"]).lines().count(), 1);
+}

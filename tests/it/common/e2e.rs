@@ -26,7 +26,9 @@ impl Project {
     pub fn new(supervisor_extra: &[&str], extra: &str) -> Project {
         let sb = Sandbox::new();
         sb.batty(["init", "--phase", PHASE]).ok();
-        let mut config = String::from("supervisor:\n  silence: 100ms\n  answer_grace: 100ms\n");
+        let mut config = String::from(
+            "supervisor:\n  silence: 100ms\n  answer_grace: 100ms\n  reminder_settle: 300ms\n  restart_backoff: 200ms\n",
+        );
         for line in supervisor_extra {
             config.push_str(&format!("  {line}\n"));
         }
@@ -223,8 +225,11 @@ pub fn session() -> String {
 
 /// How many times `delivered task #<id>:` appears in `log`.
 pub fn deliveries(log: &str, id: u64) -> usize {
-    let needle = format!("delivered task #{id}:");
-    log.lines().filter(|l| l.contains(&needle)).count()
+    let first = format!("delivered task #{id}:");
+    let again = format!("delivered task #{id} (attempt ");
+    log.lines()
+        .filter(|l| l.contains(&first) || l.contains(&again))
+        .count()
 }
 
 /// A board timestamp (RFC 3339 with nanoseconds) of `task`.

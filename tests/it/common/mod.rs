@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod e2e;
 pub mod e2e5;
+pub mod fake_model;
 
 pub const BATTY: &str = env!("CARGO_BIN_EXE_batty");
 

@@ -1,0 +1,189 @@
+//! The driver's side of each agent: its run-state record, where its output and reports are
+//! read from, and its panes as tmux tags them. Agents are keyed by name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::paths::Project;
+use crate::session::{AgentRecord, RunState};
+use crate::tmux::Tmux;
+use crate::watch::{LogTail, ReportReader};
+
+use super::super::event::{AgentSpec, PaneSeen};
+
+/// One agent's files and record.
+pub struct AgentIo {
+    pub record: AgentRecord,
+    pub tail: LogTail,
+    pub reports: ReportReader,
+    pub pty: PathBuf,
+    pub report_path: PathBuf,
+    /// Its window, as tmux last listed it (for renaming, and the tab a person presses).
+    pub window: Option<String>,
+    pub window_index: Option<u32>,
+}
+
+pub struct Agents {
+    project: Project,
+    phase: String,
+    by_name: BTreeMap<String, AgentIo>,
+}
+
+impl Agents {
+    pub fn new(project: &Project, phase: &str) -> Agents {
+        Agents {
+            project: project.clone(),
+            phase: phase.to_owned(),
+            by_name: BTreeMap::new(),
+        }
+    }
+
+    /// The agents that run (the first `parallel` of the run state); new ones start reading
+    /// their logs from the end (only what they print from now on matters).
+    pub fn set_records(&mut self, run: &RunState) {
+        let active: Vec<&AgentRecord> = run.active().iter().collect();
+        self.by_name
+            .retain(|name, _| active.iter().any(|r| &r.name == name));
+        for rec in active {
+            match self.by_name.get_mut(&rec.name) {
+                Some(io) => io.record = rec.clone(),
+                None => {
+                    let pty = self.project.pty_log(&self.phase, &rec.name);
+                    let offset = std::fs::metadata(&pty).map(|m| m.len()).unwrap_or(0);
+                    let report_path = self.project.report_file(&self.phase, &rec.name);
+                    self.by_name.insert(
+                        rec.name.clone(),
+                        AgentIo {
+                            record: rec.clone(),
+                            tail: LogTail::new(pty.clone(), offset),
+                            reports: ReportReader::at_end(report_path.clone()),
+                            pty,
+                            report_path,
+                            window: rec.window_id.clone(),
+                            window_index: None,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn specs(&self) -> Vec<AgentSpec> {
+        self.by_name
+            .values()
+            .map(|io| AgentSpec {
+                name: io.record.name.clone(),
+                kind: super::adapter_key(&io.record),
+                worktree: io.record.worktree.clone(),
+                branch: io.record.branch.clone(),
+            })
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&AgentIo> {
+        self.by_name.get(name)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut AgentIo> {
+        self.by_name.get_mut(name)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
+    }
+
+    /// The agent whose pty log is at `path`.
+    pub fn by_pty(&self, path: &Path) -> Option<String> {
+        self.by_name
+            .values()
+            .find(|io| io.pty == path)
+            .map(|io| io.record.name.clone())
+    }
+
+    /// The agent whose reports are at `path`.
+    pub fn by_report(&self, path: &Path) -> Option<String> {
+        self.by_name
+            .values()
+            .find(|io| io.report_path == path)
+            .map(|io| io.record.name.clone())
+    }
+
+    pub fn window_index(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).and_then(|io| io.window_index)
+    }
+
+    /// Every agent's executor pane as tmux lists it now, found by its `@batty_agent` tag (a
+    /// log pane is never one). An agent without a tagged pane is not in the list.
+    pub fn list_panes(&mut self, tmux: &Tmux, session: Option<&str>) -> Vec<PaneSeen> {
+        let Some(session) = session else {
+            return Vec::new();
+        };
+        let panes = match tmux.list_panes_session(session) {
+            Ok(p) => p,
+            Err(err) => {
+                tracing::warn!(%err, "list-panes failed");
+                return Vec::new();
+            }
+        };
+        let mut seen = Vec::new();
+        for io in self.by_name.values_mut() {
+            let name = &io.record.name;
+            let Some(p) = panes
+                .iter()
+                .find(|p| &p.agent == name && p.role == "executor")
+            else {
+                continue;
+            };
+            io.window = Some(p.window_id.clone());
+            io.window_index = Some(p.window_index);
+            // A program that exited but that tmux has not reaped counts as dead too.
+            let dead = p.dead || p.pid.is_some_and(|pid| !crate::tmux::process_running(pid));
+            seen.push(PaneSeen {
+                agent: name.clone(),
+                pane: p.pane_id.clone(),
+                pid: p.pid,
+                dead,
+                exit_status: p.dead_status,
+            });
+        }
+        seen
+    }
+
+    /// A death was noticed: its last screen goes to the agent's event log.
+    pub fn death_noticed(&self, tmux: &Tmux, agent: &str, pane: Option<String>) {
+        let Some(pane) = pane else {
+            return;
+        };
+        if let Ok(screen) = tmux.capture_pane(&pane) {
+            let last: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = last[last.len().saturating_sub(8)..].join(" / ");
+            if !tail.is_empty() {
+                let text = format!("last screen: {}", crate::text::one_line(&tail));
+                let _ = crate::events::append(&self.project.event_log(&self.phase, agent), &text);
+            }
+        }
+    }
+
+    /// A tmux hook on every agent window that touches the died marker when a pane's program
+    /// exits: one more way a death arrives as an event (the pid watcher is the first). Since
+    /// tmux 3.2 `pane-died` is a window hook.
+    pub fn install_died_hook(&self, tmux: &Tmux, project: &Project, phase: &str) {
+        let marker = project.died_marker(phase);
+        let path = marker.to_string_lossy();
+        let plain = path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,@%".contains(&b));
+        if !plain {
+            return;
+        }
+        let hook = format!("run-shell -b 'touch {path}'");
+        for io in self.by_name.values() {
+            if let Some(window) = &io.window {
+                let _ = tmux
+                    .cmd()
+                    .args(["set-hook", "-w", "-t", window, "pane-died", &hook])
+                    .run();
+            }
+        }
+    }
+}
