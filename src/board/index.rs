@@ -98,11 +98,7 @@ mod tests {
     use super::*;
 
     fn config() -> BoardConfig {
-        BoardConfig::parse(
-            Path::new("/b"),
-            &crate::board::default_config_yml("t"),
-        )
-        .unwrap()
+        BoardConfig::parse(Path::new("/b"), &crate::board::default_config_yml("t")).unwrap()
     }
 
     fn task(id: u64, file: &str, status: &str) -> Task {
@@ -114,7 +110,10 @@ mod tests {
     #[test]
     fn one_file_at_a_time() {
         let mut b = Board::from_parts(config(), vec![task(2, "002-b.md", "todo")]);
-        assert_eq!(b.upsert(task(1, "001-a.md", "todo")), Change::In { old: None });
+        assert_eq!(
+            b.upsert(task(1, "001-a.md", "todo")),
+            Change::In { old: None }
+        );
         assert_eq!(
             b.tasks().iter().map(|t| t.id()).collect::<Vec<_>>(),
             [1, 2],
@@ -128,7 +127,10 @@ mod tests {
             Change::Out { .. }
         ));
         assert!(b.task(2).is_none());
-        assert_eq!(b.remove_path(Path::new("/b/tasks/nope.md")), Change::Nothing);
+        assert_eq!(
+            b.remove_path(Path::new("/b/tasks/nope.md")),
+            Change::Nothing
+        );
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub struct Args {
     /// End the session once every task is terminal and every agent idle.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// The branch the agents' worktrees start from (where work lands unless `merge.target`
+    /// says otherwise).
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
 }
 
 pub fn run(args: Args) -> crate::error::Result<()> {
@@ -23,6 +27,7 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let options = Options {
         phase: args.phase,
         exit_when_done: args.exit_when_done,
+        base: args.base,
     };
     let summary = supervisor::supervise(project, options, &mut view)?;
     if summary.is_some() {

@@ -326,6 +326,9 @@ fn supervisor_spec(ctx: &Context<'_>, phase: &str) -> PaneSpec {
     if ctx.exit_when_done {
         argv.push("--exit-when-done".into());
     }
+    // The run state is written once the agents are up, after the supervisor starts: the
+    // branch work lands on must not wait for it.
+    argv.extend(["--base".to_owned(), ctx.base.clone()]);
     let env = std::env::var(crate::tmux::SOCKET_ENV)
         .ok()
         .filter(|s| !s.is_empty())

@@ -361,15 +361,16 @@ fn find_window<'p>(record: &AgentRecord, panes: &'p [Pane]) -> Option<(&'p str, 
         .iter()
         .find(|p| p.agent == record.name && p.window_index != 0);
     let by_id = || {
-        record
-            .window_id
-            .as_ref()
-            .and_then(|id| panes.iter().find(|p| &p.window_id == id && p.agent.is_empty()))
+        record.window_id.as_ref().and_then(|id| {
+            panes
+                .iter()
+                .find(|p| &p.window_id == id && p.agent.is_empty())
+        })
     };
     let first = by_tag.or_else(by_id).or_else(|| {
-        panes.iter().find(|p| {
-            p.window_name == record.name && p.window_index != 0 && p.agent.is_empty()
-        })
+        panes
+            .iter()
+            .find(|p| p.window_name == record.name && p.window_index != 0 && p.agent.is_empty())
     })?;
     let window_panes = panes
         .iter()

@@ -123,6 +123,8 @@ pub struct Core {
     pub(super) now: Time,
     /// The last board write went out then.
     pub(super) last_write: Option<Time>,
+    /// The last write of each task (its effect may not be seen on the board yet).
+    pub(super) written: BTreeMap<u64, Time>,
     pub(super) out: Vec<Effect>,
 }
 
@@ -143,6 +145,7 @@ impl Core {
             started: false,
             now: Time::ZERO,
             last_write: None,
+            written: BTreeMap::new(),
             out: Vec::new(),
         }
     }
@@ -388,6 +391,7 @@ impl Core {
         if !self.started {
             self.started = true;
             self.unsettled_rejections(now);
+            self.done_while_away();
         }
         self.board_changed(now);
     }

@@ -95,4 +95,3 @@ pub fn fold(record: &[Record], merges: &BTreeMap<u64, MergeState>) -> History {
         last_by_agent,
     }
 }
-

@@ -54,13 +54,16 @@ impl Core {
                 ),
             }
         } else {
-            let wait = (self.settings.restart_backoff * 2u32.saturating_pow(recent)).min(MAX_BACKOFF);
+            let wait =
+                (self.settings.restart_backoff * 2u32.saturating_pow(recent)).min(MAX_BACKOFF);
             Life::Dead {
                 since: now,
                 restart_at: now + wait,
             }
         };
-        let exit = status.map(|s| format!(" (exit status {s})")).unwrap_or_default();
+        let exit = status
+            .map(|s| format!(" (exit status {s})"))
+            .unwrap_or_default();
         self.alert(Some(agent), format!("agent process exited{exit}"));
         if escalated {
             self.out.push(Effect::Unflag {
@@ -113,7 +116,10 @@ impl Core {
             agent: agent.to_owned(),
             question: format!("agent `{agent}` is parked: {reason}; restart it with `batty work`"),
         });
-        self.alert(Some(agent), format!("parked: {reason}; not restarted again"));
+        self.alert(
+            Some(agent),
+            format!("parked: {reason}; not restarted again"),
+        );
     }
 
     /// Restarts an agent now (its process is killed first): a hang, or its time came.
@@ -135,7 +141,12 @@ impl Core {
         self.log(Some(agent), format!("restarting the agent: {why}"));
     }
 
-    pub(super) fn on_respawned(&mut self, now: Time, agent: &str, result: Result<PaneSeen, String>) {
+    pub(super) fn on_respawned(
+        &mut self,
+        now: Time,
+        agent: &str,
+        result: Result<PaneSeen, String>,
+    ) {
         let Some(a) = self.agents.get(agent) else {
             return;
         };
@@ -149,7 +160,10 @@ impl Core {
             }
             Ok(p) => self.mark_dead(now, agent, p.exit_status),
             Err(reason) => {
-                self.log(Some(agent), format!("restarting the agent failed: {reason}"));
+                self.log(
+                    Some(agent),
+                    format!("restarting the agent failed: {reason}"),
+                );
                 self.mark_dead(now, agent, None);
             }
         }
@@ -170,8 +184,9 @@ impl Core {
     pub(super) fn settle_open_attempts(&mut self, now: Time) {
         let open = std::mem::take(&mut self.open);
         let done = self.board.config().done_status().to_owned();
-        let working = crate::board::working_status(self.board.config(), &self.settings.dispatch_statuses)
-            .to_owned();
+        let working =
+            crate::board::working_status(self.board.config(), &self.settings.dispatch_statuses)
+                .to_owned();
         for o in open {
             let Some(life) = self.agents.get(&o.agent).map(|a| a.life.clone()) else {
                 continue; // the agent is gone: its claims are released as orphans
@@ -185,8 +200,7 @@ impl Core {
             let status = task.map(|t| t.status().to_owned());
             // A save that only dropped the claim (a stale buffer) does not take it away.
             let unclaimed = task.is_some_and(|t| t.claimed_by().is_none());
-            let ours = unclaimed
-                || task.is_some_and(|t| t.claimed_by() == Some(o.agent.as_str()));
+            let ours = unclaimed || task.is_some_and(|t| t.claimed_by() == Some(o.agent.as_str()));
             if unclaimed && status.as_deref() == Some(working.as_str()) {
                 self.write(BoardWrite::RestoreClaim {
                     task: o.task,
@@ -203,7 +217,13 @@ impl Core {
                 continue;
             }
             if !(ours && status.as_deref() == Some(working.as_str())) {
-                self.end_attempt(now, &o.agent, &job, Outcome::Released, Some("released while no supervisor ran".into()));
+                self.end_attempt(
+                    now,
+                    &o.agent,
+                    &job,
+                    Outcome::Released,
+                    Some("released while no supervisor ran".into()),
+                );
                 continue;
             }
             let a = self.agents.get_mut(&o.agent).expect("looked up above");
@@ -254,7 +274,10 @@ impl Core {
             if a.suspect_until.is_some_and(|t| now >= t) {
                 a.suspect_until = None;
             }
-            if a.step.as_ref().is_some_and(|st| now >= st.since() + EFFECT_TIMEOUT) {
+            if a.step
+                .as_ref()
+                .is_some_and(|st| now >= st.since() + EFFECT_TIMEOUT)
+            {
                 self.abandon_step(now, name, "no answer from the driver");
             }
             let a = self.agents.get_mut(name).expect("name from the map");
@@ -411,7 +434,13 @@ impl Core {
     }
 
     /// The agent said what it is doing.
-    pub(super) fn on_report(&mut self, now: Time, agent: &str, state: ReportedState, note: Option<String>) {
+    pub(super) fn on_report(
+        &mut self,
+        now: Time,
+        agent: &str,
+        state: ReportedState,
+        note: Option<String>,
+    ) {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };

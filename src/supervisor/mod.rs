@@ -21,5 +21,5 @@ mod core_tests;
 #[cfg(test)]
 mod sim;
 
-pub use driver::{Options, Row, SuperviseError, Summary, View, supervise};
+pub use driver::{Options, Row, Summary, SuperviseError, View, supervise};
 pub use settings::Settings;

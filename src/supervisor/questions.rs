@@ -21,9 +21,11 @@ impl Core {
             return;
         };
         a.set_state(now, AgentState::Asking);
-        let moved_on = a.question.as_ref().and_then(|q| q.replied).is_some_and(|r| {
-            a.last_output.is_some_and(|out| out > r)
-        });
+        let moved_on = a
+            .question
+            .as_ref()
+            .and_then(|q| q.replied)
+            .is_some_and(|r| a.last_output.is_some_and(|out| out > r));
         if moved_on {
             a.question = None;
             a.question_ended = None;
@@ -41,7 +43,10 @@ impl Core {
                 if let (true, Some((reply, _))) = (same, answer) {
                     self.send_reply(now, agent, &reply, "auto-answer");
                 } else {
-                    self.log(Some(agent), "question changed before the auto-answer; dropped");
+                    self.log(
+                        Some(agent),
+                        "question changed before the auto-answer; dropped",
+                    );
                 }
             }
             return;
@@ -92,7 +97,10 @@ impl Core {
                 });
                 self.alert(
                     Some(agent),
-                    format!("needs a person: {}", crate::text::one_line(&text.replace('\n', " / "))),
+                    format!(
+                        "needs a person: {}",
+                        crate::text::one_line(&text.replace('\n', " / "))
+                    ),
                 );
             }
         }
@@ -108,7 +116,10 @@ impl Core {
         };
         a.question_ended = q.replied.is_none().then_some(now);
         if q.verifying {
-            self.log(Some(agent), "question answered in the pane; auto-answer dropped");
+            self.log(
+                Some(agent),
+                "question answered in the pane; auto-answer dropped",
+            );
         }
         if q.escalated {
             self.out.push(Effect::Unflag {
@@ -176,7 +187,10 @@ impl Core {
             pane,
             reply: reply.clone(),
         });
-        self.log(Some(agent), format!("answered {} ({from})", describe(reply)));
+        self.log(
+            Some(agent),
+            format!("answered {} ({from})", describe(reply)),
+        );
     }
 }
 

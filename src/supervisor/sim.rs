@@ -18,8 +18,7 @@ use crate::board::{Board, BoardConfig, Task, Timestamp};
 use super::agent::Life;
 use super::core::{Core, MergeState};
 use super::event::{
-    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Record,
-    Time,
+    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Record, Time,
 };
 use super::settings::Settings;
 
@@ -35,7 +34,11 @@ impl Rng {
         Rng(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
     }
     fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.0.random::<u64>() % n }
+        if n == 0 {
+            0
+        } else {
+            self.0.random::<u64>() % n
+        }
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
@@ -55,9 +58,18 @@ enum Doing {
     Prompt,
     /// Pasted text waiting in the composer.
     Composer(String),
-    Working { task: u64, steps: u32 },
-    Asking { task: u64, steps: u32, question: String },
-    Hung { task: u64 },
+    Working {
+        task: u64,
+        steps: u32,
+    },
+    Asking {
+        task: u64,
+        steps: u32,
+        question: String,
+    },
+    Hung {
+        task: u64,
+    },
     Dead,
 }
 
@@ -118,7 +130,9 @@ fn board_config() -> BoardConfig {
 
 fn task_at(id: u64, status: &str, depends_on: Vec<u64>) -> Task {
     let mut t = Task::blank(id, format!("task {id}"), status.into(), "medium".into());
-    t.path = Path::new(BOARD).join("tasks").join(format!("{id:03}-task-{id}.md"));
+    t.path = Path::new(BOARD)
+        .join("tasks")
+        .join(format!("{id:03}-task-{id}.md"));
     t.depends_on = depends_on;
     t
 }
@@ -281,7 +295,11 @@ impl World {
         }
         if let Effect::Deliver { agent, task, .. } = e {
             let a = &core.agents[agent];
-            assert_eq!(a.task(), Some(*task), "{e:?} to an agent that does not hold it");
+            assert_eq!(
+                a.task(),
+                Some(*task),
+                "{e:?} to an agent that does not hold it"
+            );
             let t = core.board.task(*task).expect("delivered task on the board");
             let restoring = t.claimed_by().is_none() && t.status() == "in-progress";
             assert!(
@@ -317,7 +335,14 @@ impl World {
                     Err("not ready".into())
                 };
                 let d = self.rng.below(30);
-                self.send(d, Event::Claimed { agent, task, result });
+                self.send(
+                    d,
+                    Event::Claimed {
+                        agent,
+                        task,
+                        result,
+                    },
+                );
                 if ok {
                     let d = self.rng.below(60);
                     self.task_changed(task, d);
@@ -330,7 +355,14 @@ impl World {
                 } else {
                     Ok(format!("tip-{}", self.steps))
                 };
-                self.send(d, Event::Prepared { agent, task, result });
+                self.send(
+                    d,
+                    Event::Prepared {
+                        agent,
+                        task,
+                        result,
+                    },
+                );
             }
             Effect::Deliver {
                 agent, task, text, ..
@@ -347,7 +379,14 @@ impl World {
                     self.enter(&agent, roll);
                 }
                 let d = self.rng.below(20);
-                self.send(d, Event::Delivered { agent: agent.clone(), task, result: Ok(()) });
+                self.send(
+                    d,
+                    Event::Delivered {
+                        agent: agent.clone(),
+                        task,
+                        result: Ok(()),
+                    },
+                );
                 let d = self.rng.below(20);
                 self.send(d, Event::Output { agent });
             }
@@ -356,7 +395,8 @@ impl World {
                 if let Some(a) = self.agents.get_mut(&agent) {
                     if keys.iter().any(|k| k == "Enter") {
                         self.enter(&agent, roll);
-                    } else if matches!(a.doing, Doing::Hung { .. } | Doing::Working { .. }) && roll < 60
+                    } else if matches!(a.doing, Doing::Hung { .. } | Doing::Working { .. })
+                        && roll < 60
                     {
                         a.doing = Doing::Prompt;
                         let d = 10;
@@ -423,7 +463,13 @@ impl World {
                         exit_status: None,
                     };
                     let d = 10 + self.rng.below(200);
-                    self.send(d, Event::Respawned { agent, result: Ok(seen) });
+                    self.send(
+                        d,
+                        Event::Respawned {
+                            agent,
+                            result: Ok(seen),
+                        },
+                    );
                 }
             }
             Effect::Escalate { agent, question } => {
@@ -473,18 +519,32 @@ impl World {
                 a.death_pending = true;
             }
             Some(task) => {
-                a.doing = Doing::Working { task, steps: 1 + (roll % 4) as u32 };
+                a.doing = Doing::Working {
+                    task,
+                    steps: 1 + (roll % 4) as u32,
+                };
                 self.worked.entry(task).or_default().push(agent.to_owned());
             }
             None => a.doing = Doing::Prompt,
         }
-        self.send(5, Event::Output { agent: agent.to_owned() });
+        self.send(
+            5,
+            Event::Output {
+                agent: agent.to_owned(),
+            },
+        );
     }
 
     fn write(&mut self, w: BoardWrite) {
         if !self.calm && self.rng.chance(5) {
             let d = self.rng.below(20);
-            self.send(d, Event::WriteFailed { write: w, reason: "EACCES".into() });
+            self.send(
+                d,
+                Event::WriteFailed {
+                    write: w,
+                    reason: "EACCES".into(),
+                },
+            );
             return;
         }
         let id = w.task();
@@ -548,7 +608,11 @@ impl World {
                 composer: Composer::Text(t.lines().next().unwrap_or("").to_owned()),
             },
             Doing::Working { .. } | Doing::Hung { .. } => {
-                if self.rng.chance(50) { Screen::Busy } else { Screen::Unknown }
+                if self.rng.chance(50) {
+                    Screen::Busy
+                } else {
+                    Screen::Unknown
+                }
             }
             Doing::Asking { question, .. } => Screen::Question(question.clone()),
             Doing::Dead => Screen::Unknown,
@@ -571,16 +635,33 @@ impl World {
                 } else if !calm && roll < 5 {
                     a.doing = Doing::Hung { task };
                 } else if roll < 12 {
-                    let question = if roll < 9 { "Continue? [y/n]" } else { "Delete it all? [y/n]" };
+                    let question = if roll < 9 {
+                        "Continue? [y/n]"
+                    } else {
+                        "Delete it all? [y/n]"
+                    };
                     a.doing = Doing::Asking {
                         task,
                         steps,
                         question: question.into(),
                     };
-                    self.send(2, Event::Output { agent: name.to_owned() });
+                    self.send(
+                        2,
+                        Event::Output {
+                            agent: name.to_owned(),
+                        },
+                    );
                 } else if steps > 1 {
-                    a.doing = Doing::Working { task, steps: steps - 1 };
-                    self.send(2, Event::Output { agent: name.to_owned() });
+                    a.doing = Doing::Working {
+                        task,
+                        steps: steps - 1,
+                    };
+                    self.send(
+                        2,
+                        Event::Output {
+                            agent: name.to_owned(),
+                        },
+                    );
                 } else {
                     a.doing = Doing::Prompt;
                     // Forgets `batty task done` now and then.
@@ -591,7 +672,12 @@ impl World {
                         let d = self.rng.below(80);
                         self.task_changed(task, d);
                     }
-                    self.send(2, Event::Output { agent: name.to_owned() });
+                    self.send(
+                        2,
+                        Event::Output {
+                            agent: name.to_owned(),
+                        },
+                    );
                 }
             }
             Doing::Prompt | Doing::Composer(_) if !calm && roll < 1 => {
@@ -608,7 +694,13 @@ impl World {
             a.death_pending = false;
             let pid = a.pid;
             let d = self.rng.below(300);
-            self.send(d, Event::Exited { agent: name.to_owned(), pid });
+            self.send(
+                d,
+                Event::Exited {
+                    agent: name.to_owned(),
+                    pid,
+                },
+            );
         }
     }
 
@@ -633,7 +725,11 @@ impl World {
         } else if roll < 80 {
             let new = self.next_id;
             self.next_id += 1;
-            let dep = if self.rng.chance(30) { vec![id] } else { Vec::new() };
+            let dep = if self.rng.chance(30) {
+                vec![id]
+            } else {
+                Vec::new()
+            };
             self.tasks.insert(new, task_at(new, "todo", dep));
             let d = self.rng.below(50);
             self.task_changed(new, d);
@@ -671,13 +767,19 @@ impl World {
         let roll = self.rng.below(100);
         let verdict = if !self.calm && roll < 15 {
             MergeVerdict::Rejected {
-                kind: if roll < 8 { Outcome::Conflict } else { Outcome::GateRed },
+                kind: if roll < 8 {
+                    Outcome::Conflict
+                } else {
+                    Outcome::GateRed
+                },
                 reason: "gate failed".into(),
                 tail: "test x failed".into(),
             }
         } else if !self.calm && roll < 20 {
             self.queue.push_back((task, 0, String::new()));
-            MergeVerdict::Trouble { reason: "disk full".into() }
+            MergeVerdict::Trouble {
+                reason: "disk full".into(),
+            }
         } else {
             MergeVerdict::Landed {
                 landed: Some(format!("landed-{task}")),
@@ -766,16 +868,16 @@ fn check_end(world: &World, core: &Core) {
     for (id, t) in &world.tasks {
         let ok = all_parked && t.claimed_by.is_none()
             || match t.status.as_str() {
-            "done" => !matches!(
-                core.tasks.get(id).and_then(|l| l.merge.as_ref()),
-                Some(MergeState::Queued { .. })
-            ),
-            "review" => t.block_reason.is_some(),
-            // A person's own: in progress with nobody's claim (the supervisor writes a
-            // claim back only on a task its agent holds).
-            "in-progress" if t.claimed_by.is_none() => true,
-            _ => waits_on_person(*id),
-        };
+                "done" => !matches!(
+                    core.tasks.get(id).and_then(|l| l.merge.as_ref()),
+                    Some(MergeState::Queued { .. })
+                ),
+                "review" => t.block_reason.is_some(),
+                // A person's own: in progress with nobody's claim (the supervisor writes a
+                // claim back only on a task its agent holds).
+                "in-progress" if t.claimed_by.is_none() => true,
+                _ => waits_on_person(*id),
+            };
         assert!(
             ok,
             "task #{id} ended `{}` (claimed by {:?})\n{}",
@@ -790,7 +892,10 @@ fn check_end(world: &World, core: &Core) {
 fn dump(world: &World, core: &Core) -> String {
     let mut out = String::new();
     for t in world.tasks.values() {
-        let seen = core.board.task(t.id).map(|c| (c.status.clone(), c.claimed_by.clone()));
+        let seen = core
+            .board
+            .task(t.id)
+            .map(|c| (c.status.clone(), c.claimed_by.clone()));
         out.push_str(&format!(
             "  task #{} {} claimed_by={:?} core={seen:?} blocked={} deps={:?} log={:?}\n",
             t.id,
@@ -886,7 +991,9 @@ fn run(seed: u64, trace: bool) {
             if trace {
                 eprintln!("step {}: supervisor restarts", world.steps);
             }
-            world.inflight.retain(|f| matches!(f.event, Event::TaskChanged(_)));
+            world
+                .inflight
+                .retain(|f| matches!(f.event, Event::TaskChanged(_)));
             core = world.start_core(&mut core_rng);
             None
         } else if roll < 85 && !world.calm {
@@ -940,7 +1047,10 @@ fn run(seed: u64, trace: bool) {
     }
     check_end(&world, &core);
     if std::env::var_os("BATTY_SIM_STATS").is_some() {
-        eprintln!("seed {seed}: {} steps, disruptive {disruptive_steps}", world.steps);
+        eprintln!(
+            "seed {seed}: {} steps, disruptive {disruptive_steps}",
+            world.steps
+        );
     }
 }
 

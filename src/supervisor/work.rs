@@ -8,9 +8,7 @@ use crate::watch::ReportedState;
 
 use super::agent::{Job, Life, Redo, Step};
 use super::core::{Core, Failure, MergeState};
-use super::event::{
-    BoardWrite, Effect, MergeVerdict, Outcome, QueuedWork, Record, Time,
-};
+use super::event::{BoardWrite, Effect, MergeVerdict, Outcome, QueuedWork, Record, Time};
 
 /// Extra Enter presses while the pasted text sits in the composer.
 const MAX_ENTERS: u32 = 3;
@@ -57,7 +55,10 @@ impl Core {
                         self.start_attempt(now, &name, task, Some(redo.note), redo.resume_from);
                         continue;
                     }
-                    self.log(Some(&name), format!("task #{task} is no longer ours; not redone"));
+                    self.log(
+                        Some(&name),
+                        format!("task #{task} is no longer ours; not redone"),
+                    );
                 }
             }
             if let Some(task) = self.candidates(now).first().copied() {
@@ -205,15 +206,20 @@ impl Core {
         let base = match result {
             Ok(base) => base,
             Err(reason) => {
-                self.abandon_step(now, agent, &format!("preparing its worktree failed: {reason}"));
+                self.abandon_step(
+                    now,
+                    agent,
+                    &format!("preparing its worktree failed: {reason}"),
+                );
                 return;
             }
         };
         // A person's save that only dropped the claim (a stale buffer) does not stop it:
         // the claim is written back.
-        let unclaimed_working = self.board.task(task).is_some_and(|t| {
-            t.claimed_by().is_none() && t.status() == self.working_status()
-        });
+        let unclaimed_working = self
+            .board
+            .task(task)
+            .is_some_and(|t| t.claimed_by().is_none() && t.status() == self.working_status());
         let ours = self.claimed_by(task, agent) || unclaimed_working;
         let (Some(pane), true) = (a.pane().map(str::to_owned), ours) else {
             self.abandon_step(now, agent, "the agent or its claim went away");
@@ -337,7 +343,11 @@ impl Core {
         let task = step.task();
         self.step_dropped(&step, agent, why);
         self.log(Some(agent), format!("task #{task} not delivered: {why}"));
-        if self.board.task(task).is_some_and(|t| t.claimed_by() == Some(agent)) {
+        if self
+            .board
+            .task(task)
+            .is_some_and(|t| t.claimed_by() == Some(agent))
+        {
             self.write(BoardWrite::Release {
                 task,
                 agent: agent.to_owned(),
@@ -481,7 +491,10 @@ impl Core {
         }
         due.push(job.delivered_at + self.task_timeout(job.task));
         if matches!(a.state, AgentState::Busy | AgentState::Stuck) {
-            let last = a.last_output.unwrap_or(job.delivered_at).max(job.delivered_at);
+            let last = a
+                .last_output
+                .unwrap_or(job.delivered_at)
+                .max(job.delivered_at);
             due.push(last + s.stuck_after);
         }
         if let Some(t) = self.reminder_due(a, job) {
@@ -565,7 +578,10 @@ impl Core {
                 continue;
             }
             let held = now.saturating_sub(job.delivered_at);
-            let silent_since = a.last_output.unwrap_or(job.delivered_at).max(job.delivered_at);
+            let silent_since = a
+                .last_output
+                .unwrap_or(job.delivered_at)
+                .max(job.delivered_at);
             let hung = if held >= self.task_timeout(job.task) {
                 Some(format!(
                     "held for {}",
@@ -685,14 +701,23 @@ impl Core {
 
     /// The agent's attempt failed: counted, and the task goes to its next attempt (with the
     /// reason at the top of its message) or, past the budget, to a person.
-    pub(super) fn fail_attempt(&mut self, now: Time, agent: &str, outcome: Outcome, reason: String) {
+    pub(super) fn fail_attempt(
+        &mut self,
+        now: Time,
+        agent: &str,
+        outcome: Outcome,
+        reason: String,
+    ) {
         let Some(job) = self.agents.get(agent).and_then(|a| a.job.clone()) else {
             return;
         };
         self.end_attempt(now, agent, &job, outcome, Some(reason.clone()));
         self.alert(
             Some(agent),
-            format!("task #{} attempt {} failed: {reason}", job.task, job.attempt),
+            format!(
+                "task #{} attempt {} failed: {reason}",
+                job.task, job.attempt
+            ),
         );
         self.count_failure(job.task, job.attempt, agent, outcome, &reason);
         if self.budget_spent(job.task) {
@@ -734,7 +759,14 @@ impl Core {
         });
     }
 
-    fn count_failure(&mut self, task: u64, attempt: u32, agent: &str, outcome: Outcome, reason: &str) {
+    fn count_failure(
+        &mut self,
+        task: u64,
+        attempt: u32,
+        agent: &str,
+        outcome: Outcome,
+        reason: &str,
+    ) {
         let log = self.tasks.entry(task).or_default();
         log.failures.push(Failure {
             attempt,
@@ -759,11 +791,20 @@ impl Core {
         let reasons: Vec<String> = log
             .failures
             .iter()
-            .map(|f| format!("#{} ({}, {}): {}", f.attempt, f.agent, f.outcome.as_str(), f.reason))
+            .map(|f| {
+                format!(
+                    "#{} ({}, {}): {}",
+                    f.attempt,
+                    f.agent,
+                    f.outcome.as_str(),
+                    f.reason
+                )
+            })
             .collect();
+        let n = reasons.len();
         let reason = format!(
-            "{} attempts failed: {}; the last attempt's commits are kept at {rejected}",
-            reasons.len(),
+            "{n} {} failed: {}; its commits are kept at `{rejected}`",
+            if n == 1 { "attempt" } else { "attempts" },
             reasons.join("; ")
         );
         for a in self.agents.values_mut() {
@@ -778,7 +819,10 @@ impl Core {
             reason: reason.clone(),
             rejected_ref: Some(rejected),
         }));
-        self.alert(Some(agent), format!("task #{task} moved to review: {reason}"));
+        self.alert(
+            Some(agent),
+            format!("task #{task} moved to review: {reason}"),
+        );
         self.write(BoardWrite::Review { task, reason });
     }
 
@@ -933,7 +977,8 @@ impl Core {
                 self.redo_after_merge(now, task, &agent, note, base);
             }
             MergeVerdict::Trouble { reason } | MergeVerdict::Waiting { reason } => {
-                self.log(None, format!("task #{task}: {reason}"));
+                let who = Some(agent.as_str()).filter(|a| !a.is_empty());
+                self.log(who, format!("task #{task}: {reason}"));
             }
         }
     }
@@ -956,6 +1001,31 @@ impl Core {
                 tail: String::new(),
             };
             self.on_merge(now, task, verdict);
+        }
+    }
+
+    /// Tasks an agent of ours finished while no supervisor ran, that batty never delivered
+    /// (a person claimed it for the agent, say): the latest such task of each agent is queued
+    /// with whatever its branch has not landed (the merge finds nothing when nothing is new).
+    pub(super) fn done_while_away(&mut self) {
+        let done = self.board.config().done_status().to_owned();
+        let names: Vec<String> = self.agents.keys().cloned().collect();
+        for name in names {
+            let latest = self
+                .board
+                .tasks()
+                .iter()
+                .filter(|t| t.status() == done && t.claimed_by() == Some(name.as_str()))
+                .filter(|t| !self.tasks.contains_key(&t.id()))
+                .max_by_key(|t| t.completed)
+                .map(|t| t.id());
+            if let Some(task) = latest {
+                self.log(
+                    Some(&name),
+                    format!("task #{task} was done while no supervisor ran"),
+                );
+                self.queue_merge(&name, task, 0, String::new(), None);
+            }
         }
     }
 
@@ -998,19 +1068,26 @@ impl Core {
     pub(super) fn board_changed(&mut self, now: Time) {
         self.show_problems();
         let done = self.board.config().done_status().to_owned();
-        let working = crate::board::working_status(
-            self.board.config(),
-            &self.settings.dispatch_statuses,
-        )
-        .to_owned();
+        let working =
+            crate::board::working_status(self.board.config(), &self.settings.dispatch_statuses)
+                .to_owned();
         let names: Vec<String> = self.agents.keys().cloned().collect();
         for name in &names {
             let Some(job) = self.agents.get(name).and_then(|a| a.job.clone()) else {
                 continue;
             };
             let Some(t) = self.board.task(job.task) else {
-                self.end_attempt(now, name, &job, Outcome::Released, Some("the task left the board".into()));
-                self.log(Some(name), format!("task #{} left the board; agent freed", job.task));
+                self.end_attempt(
+                    now,
+                    name,
+                    &job,
+                    Outcome::Released,
+                    Some("the task left the board".into()),
+                );
+                self.log(
+                    Some(name),
+                    format!("task #{} left the board; agent freed", job.task),
+                );
                 continue;
             };
             let status = t.status().to_owned();
@@ -1018,11 +1095,23 @@ impl Core {
             if status == done {
                 self.job_done(now, name, &job);
             } else if self.board.is_terminal(&status) {
-                self.end_attempt(now, name, &job, Outcome::Released, Some(format!("moved to {status}")));
-                self.log(Some(name), format!("task #{} is {status}; agent freed", job.task));
+                self.end_attempt(
+                    now,
+                    name,
+                    &job,
+                    Outcome::Released,
+                    Some(format!("moved to {status}")),
+                );
+                self.log(
+                    Some(name),
+                    format!("task #{} is {status}; agent freed", job.task),
+                );
             } else if status == "review" || t.is_blocked() {
                 self.end_attempt(now, name, &job, Outcome::MovedToReview, None);
-                self.log(Some(name), format!("task #{} was given to a person; agent freed", job.task));
+                self.log(
+                    Some(name),
+                    format!("task #{} was given to a person; agent freed", job.task),
+                );
                 if claimed.as_deref() == Some(name) {
                     self.write(BoardWrite::ClearClaim {
                         task: job.task,
@@ -1031,8 +1120,17 @@ impl Core {
                 }
             } else if self.settings.dispatch_statuses.contains(&status) {
                 // A person moved it back to the queue: the claim goes, their status stays.
-                self.end_attempt(now, name, &job, Outcome::Released, Some(format!("moved back to {status}")));
-                self.log(Some(name), format!("task #{} moved back to {status}; claim released", job.task));
+                self.end_attempt(
+                    now,
+                    name,
+                    &job,
+                    Outcome::Released,
+                    Some(format!("moved back to {status}")),
+                );
+                self.log(
+                    Some(name),
+                    format!("task #{} moved back to {status}; claim released", job.task),
+                );
                 if claimed.is_some() {
                     self.write(BoardWrite::ClearClaim {
                         task: job.task,
@@ -1044,7 +1142,10 @@ impl Core {
                 // top of the person's other changes. Only an explicit act releases a task.
                 self.log(
                     Some(name),
-                    format!("task #{} was saved without its claim; claim written back", job.task),
+                    format!(
+                        "task #{} was saved without its claim; claim written back",
+                        job.task
+                    ),
                 );
                 self.write(BoardWrite::RestoreClaim {
                     task: job.task,
@@ -1052,11 +1153,29 @@ impl Core {
                 });
             } else if claimed.as_deref().is_some_and(|c| c != name) {
                 let other = claimed.unwrap_or_default();
-                self.end_attempt(now, name, &job, Outcome::Released, Some(format!("claimed by {other}")));
-                self.log(Some(name), format!("task #{} is claimed by {other} now; agent freed", job.task));
+                self.end_attempt(
+                    now,
+                    name,
+                    &job,
+                    Outcome::Released,
+                    Some(format!("claimed by {other}")),
+                );
+                self.log(
+                    Some(name),
+                    format!("task #{} is claimed by {other} now; agent freed", job.task),
+                );
             } else if status != working {
-                self.end_attempt(now, name, &job, Outcome::Released, Some(format!("moved to {status}")));
-                self.log(Some(name), format!("task #{} moved to {status}; agent freed", job.task));
+                self.end_attempt(
+                    now,
+                    name,
+                    &job,
+                    Outcome::Released,
+                    Some(format!("moved to {status}")),
+                );
+                self.log(
+                    Some(name),
+                    format!("task #{} moved to {status}; agent freed", job.task),
+                );
             }
         }
         // Tasks sent back to an agent that a person has since taken away: moved to another
@@ -1077,7 +1196,10 @@ impl Core {
                 });
                 if !keep && let Some(a) = self.agents.get_mut(name) {
                     a.redo.retain(|r| r.task != task);
-                    self.log(Some(name), format!("task #{task} was taken away; not redone"));
+                    self.log(
+                        Some(name),
+                        format!("task #{task} was taken away; not redone"),
+                    );
                 }
             }
         }
@@ -1106,7 +1228,12 @@ impl Core {
                 fresh.then_some((*id, attempt, agent, base))
             })
             .filter(|(id, ..)| self.board.task(*id).is_some_and(|t| t.status() == done))
-            .filter(|(id, ..)| !self.agents.values().any(|a| a.bound_tasks().any(|b| b == *id)))
+            .filter(|(id, ..)| {
+                !self
+                    .agents
+                    .values()
+                    .any(|a| a.bound_tasks().any(|b| b == *id))
+            })
             .collect();
         for (task, attempt, agent, base) in waiting {
             let latest = self
@@ -1114,7 +1241,12 @@ impl Core {
                 .get(&agent)
                 .is_some_and(|a| a.last_attempt == Some((task, attempt)));
             if latest {
-                self.log(Some(&agent), format!("task #{task} was finished after its attempt was given up; queued for merge"));
+                self.log(
+                    Some(&agent),
+                    format!(
+                        "task #{task} was finished after its attempt was given up; queued for merge"
+                    ),
+                );
                 self.queue_merge(&agent, task, attempt, base, None);
             } else if let Some(log) = self.tasks.get_mut(&task) {
                 // Not merged: nothing of it is known to be only its own.
@@ -1141,7 +1273,8 @@ impl Core {
             }
             let to_done = t.status() == done;
             let status = t.status().to_owned();
-            self.out.push(Effect::Record(Record::Reopened { task: id, status }));
+            self.out
+                .push(Effect::Record(Record::Reopened { task: id, status }));
             let log = self.tasks.get_mut(&id).expect("listed above");
             log.in_review = false;
             log.failures.clear();
@@ -1174,7 +1307,14 @@ impl Core {
                 let known = !matches!(a.life, Life::Unknown);
                 let bound = a.bound_tasks().any(|b| b == t.id());
                 let open = self.open.iter().any(|o| o.task == t.id());
-                let pending = self.out.iter().any(|e| matches!(e, Effect::Write(w) if w.task() == t.id()));
+                let pending = self
+                    .out
+                    .iter()
+                    .any(|e| matches!(e, Effect::Write(w) if w.task() == t.id()))
+                    || self
+                        .written
+                        .get(&t.id())
+                        .is_some_and(|at| self.now < *at + SETTLE);
                 (known && !bound && !open && !pending)
                     .then(|| (t.id(), by.to_owned(), t.status() == working))
             })
@@ -1200,6 +1340,7 @@ impl Core {
 
     pub(super) fn write(&mut self, write: BoardWrite) {
         self.last_write = Some(self.now);
+        self.written.insert(write.task(), self.now);
         // One write per task in flight is enough: a newer one replaces an older retry.
         self.retry_writes.retain(|(_, w, _)| w != &write);
         self.out.push(Effect::Write(write));
@@ -1224,7 +1365,10 @@ impl Core {
         if tries == 1 {
             self.log(
                 None,
-                format!("writing task #{} failed ({reason}); trying again", write.task()),
+                format!(
+                    "writing task #{} failed ({reason}); trying again",
+                    write.task()
+                ),
             );
         }
         self.retry_writes.retain(|(_, w, _)| w != &write);
@@ -1262,10 +1406,8 @@ impl Core {
                     _ => true,
                 }
         });
-        let working = crate::board::working_status(
-            self.board.config(),
-            &self.settings.dispatch_statuses,
-        );
+        let working =
+            crate::board::working_status(self.board.config(), &self.settings.dispatch_statuses);
         let held = self.board.tasks().iter().any(|t| {
             t.status() == working && t.claimed_by().is_some_and(|c| self.agents.contains_key(c))
         });

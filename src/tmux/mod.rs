@@ -390,7 +390,13 @@ impl Tmux {
         let paste = format!("paste-buffer -p -d -b {buffer} -t {pane_id}");
         let dead = format!("delete-buffer -b {buffer} ; display-message -p dead");
         let out = self.run([
-            "if-shell", "-F", "-t", pane_id, "#{pane_dead}", &dead, &paste,
+            "if-shell",
+            "-F",
+            "-t",
+            pane_id,
+            "#{pane_dead}",
+            &dead,
+            &paste,
         ]);
         match out {
             Ok(o) if o.trim() == "dead" => Err(TmuxError::PaneDead {

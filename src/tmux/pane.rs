@@ -106,7 +106,10 @@ mod tests {
         let panes = parse_panes(out).unwrap();
         assert_eq!(panes.len(), 2);
         assert_eq!(panes[0].window_name, "name\twith tab");
-        assert_eq!((panes[0].agent.as_str(), panes[0].role.as_str()), ("otter", "executor"));
+        assert_eq!(
+            (panes[0].agent.as_str(), panes[0].role.as_str()),
+            ("otter", "executor")
+        );
         assert_eq!(panes[1].agent, "");
         assert!(panes[0].dead);
         assert_eq!(panes[0].dead_status, Some(4));

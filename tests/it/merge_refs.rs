@@ -13,7 +13,7 @@ fn rejected_work_is_parked_on_its_ref_never_lands_and_is_kept_until_clean_force(
     // The gate rejects task 1 for good; everything else passes.
     e.configure(Setup {
         gate: Some("test \"$BATTY_MERGE_TASK\" != 1 || { echo 'task 1 is rejected'; exit 1; }"),
-        max_retries: 1,
+        max_attempts: 1,
         ..Setup::default()
     });
     let rejected = e.add_task("rejected");
@@ -119,9 +119,11 @@ fn a_task_redone_after_a_reminder_lands_once() {
     assert_eq!(e.task_status(id), "done");
     assert_eq!(e.landed(id), 1, "{events}");
     assert_eq!(e.queue().merged_count(), 1);
-    assert_eq!(
-        std::fs::read_to_string(e.logs_dir().join("summary.txt")).unwrap(),
-        "phase v1: 1/1 tasks done, 1 merged\n"
+    assert!(
+        std::fs::read_to_string(e.logs_dir().join("summary.txt"))
+            .unwrap()
+            .contains("1 tasks: 1 done (1 merged on `main`)"),
+        "the summary counts every merge"
     );
     e.assert_tidy();
 }

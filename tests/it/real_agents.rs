@@ -342,9 +342,6 @@ mod claude {
     }
 
     #[test]
-    #[ignore = "needs the supervisor's delivery protocol: Claude Code shows its composer empty \
-                for a moment after taking the paste, before its spinner; today's supervisor \
-                reads that as idle and sends a reminder within the same second"]
     fn a_slow_model_causes_no_reminder() {
         super::slow_model("claude");
     }

@@ -325,13 +325,17 @@ fn a_dead_agent_is_revived_and_finishes_its_task() {
     );
     assert_eq!(deliveries(&events, 1), 2, "{dump}");
     assert!(
-        p.pty_log(&agent).contains("Note: attempt 1 of this task failed"),
+        p.pty_log(&agent)
+            .contains("Note: attempt 1 of this task failed"),
         "the second attempt says what became of the first\n{dump}"
     );
     for (id, t) in &p.tasks() {
         assert_eq!(t["status"], "done", "task #{id}\n{dump}");
     }
-    assert!(p.commits_on(&agent).contains(&"Task #1: one".to_owned()), "{dump}");
+    assert!(
+        p.commits_on(&agent).contains(&"Task #1: one".to_owned()),
+        "{dump}"
+    );
     assert_summary(&p, "2 tasks: 2 done");
 }
 

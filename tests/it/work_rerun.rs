@@ -71,6 +71,16 @@ fn dead_supervisor_and_executor_are_respawned() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The supervisor first (a live one would restart the agent by itself).
+    sb.tmux(["respawn-pane", "-k", "-t", "=batty-v1:0", "exit 5"]);
+    crate::common::wait_until(
+        "supervisor dead",
+        std::time::Duration::from_secs(10),
+        || {
+            (sb.tmux(["display-message", "-p", "-t", "=batty-v1:0", "#{pane_dead}"]) == "1")
+                .then_some(())
+        },
+    );
     sb.tmux(["send-keys", "-t", &exec, "exit 7", "Enter"]);
     crate::common::wait_until("executor dead", std::time::Duration::from_secs(10), || {
         (sb.tmux([
@@ -212,6 +222,8 @@ fn stop_releases_the_claims_of_its_agents() {
         .ok();
     sb.batty(["work", "v1", "-n", "1", "--agent", "shell"]).ok();
     let agent = names(&state(&sb))[0].clone();
+    // No supervisor: it would give back a claim its agent does not hold before `stop` can.
+    sb.tmux(["respawn-pane", "-k", "-t", "=batty-v1:0", "sleep 600"]);
     sb.batty(["task", "claim", "1", "--phase", "v1", "--agent", &agent])
         .ok();
     sb.batty([

@@ -171,9 +171,8 @@ fn prepare(
     let tip = Git::new(m.repo())
         .branch_tip(m.target())
         .map_err(|e| e.to_string())?;
-    let park_as = park_ref.unwrap_or_else(|| {
-        format!("refs/batty/{}/rejected/{agent}-before-{task}", d.phase)
-    });
+    let park_as = park_ref
+        .unwrap_or_else(|| format!("refs/batty/{}/rejected/{agent}-before-{task}", d.phase));
     let prepared = crate::merge::prepare_branch(&crate::merge::Prepare {
         worktree: &worktree,
         branch: &branch,
@@ -238,7 +237,8 @@ fn queue_merge(
     } else {
         base
     };
-    let unlanded = crate::merge::unlanded(&repo, &target, &base, &head).map_err(|e| e.to_string())?;
+    let unlanded =
+        crate::merge::unlanded(&repo, &target, &base, &head).map_err(|e| e.to_string())?;
     if unlanded.is_empty() {
         return Ok(QueuedWork {
             head,
@@ -264,7 +264,11 @@ fn keep_ref(d: &mut Driver<'_>, agent: &str, name: &str) {
         if wt.unlanded(&target, &target, &head)?.is_empty() {
             return Ok(false);
         }
-        wt.create_ref(name, &head, "batty: a task given to a person keeps its work")
+        wt.create_ref(
+            name,
+            &head,
+            "batty: a task given to a person keeps its work",
+        )
     })();
     if let Err(err) = kept {
         let text = format!("keeping its work at {name}: {err}");
@@ -463,8 +467,7 @@ fn board_write(d: &mut Driver<'_>, write: BoardWrite) {
         let back = board::release_status(cfg).to_owned();
         match &w {
             BoardWrite::Release { agent, .. } => {
-                if t.claimed_by.as_deref() == Some(agent)
-                    || (is_working && t.claimed_by.is_none())
+                if t.claimed_by.as_deref() == Some(agent) || (is_working && t.claimed_by.is_none())
                 {
                     t.claimed_by = None;
                     t.claimed_at = None;

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::merge::{self, EntryState, MergeCtx, MergeEntry, MergeError, MergeOutcome, MergeQueue, NextStep};
+use crate::merge::{
+    self, EntryState, MergeCtx, MergeEntry, MergeError, MergeOutcome, MergeQueue, NextStep,
+};
 use crate::paths::Project;
 use crate::status::MergeEntryStatus;
 
@@ -34,6 +36,9 @@ pub struct MergeDriver {
     kick: bool,
     /// The last wait reason shown per task, so each is shown once.
     shown: BTreeMap<u64, String>,
+    /// The queue waits on something outside (a dirty checkout, a backoff): it is looked at
+    /// again on the safety timer, not on every turn.
+    waiting_outside: bool,
 }
 
 impl MergeDriver {
@@ -72,6 +77,7 @@ impl MergeDriver {
             cached,
             kick: true,
             shown: BTreeMap::new(),
+            waiting_outside: false,
         })
     }
 
@@ -124,7 +130,9 @@ impl MergeDriver {
         path == self.queue_path
     }
 
-    /// Look at the queue on the next turn of the loop.
+    /// Look at the queue on the next turn of the loop (the file changed: a push, or a
+    /// person's `batty merge --retry`). An entry waiting on something outside still waits
+    /// for the safety timer: our own writes change the file too.
     pub fn wake(&mut self) {
         self.kick = true;
     }
@@ -139,6 +147,7 @@ impl MergeDriver {
             .any(|e| e.state == EntryState::Waiting)
         {
             self.kick = true;
+            self.waiting_outside = false;
         }
     }
 
@@ -198,7 +207,7 @@ impl MergeDriver {
 
     /// Starts the next waiting merge when the worker is free.
     pub fn kick(&mut self) -> Result<(), MergeError> {
-        if !self.kick || self.busy.is_some() {
+        if !self.kick || self.busy.is_some() || self.waiting_outside {
             return Ok(());
         }
         self.kick = false;
@@ -235,6 +244,7 @@ impl MergeDriver {
             self.last_secs = Some(since.elapsed().as_secs_f64());
         }
         self.kick = true;
+        self.waiting_outside = false;
         let target = self.ctx.target.clone();
         let (step, queue) = MergeQueue::update(&self.queue_path, |q| {
             // The core's failure budget decides when a task goes to review.
@@ -255,7 +265,10 @@ impl MergeDriver {
                 };
                 Some(MergeVerdict::Landed { landed })
             }
-            NextStep::SendBack { message } | NextStep::GiveUp { block_reason: message } => {
+            NextStep::SendBack { message }
+            | NextStep::GiveUp {
+                block_reason: message,
+            } => {
                 let kind = match outcome {
                     Ok(MergeOutcome::Conflict { .. }) => Outcome::Conflict,
                     _ => Outcome::GateRed,
@@ -268,11 +281,13 @@ impl MergeDriver {
             }
             NextStep::RetryNow => None,
             NextStep::RetryLater { reason } => {
+                self.waiting_outside = true;
                 if self.shown.get(&task) == Some(&reason) {
                     None
                 } else {
                     self.shown.insert(task, reason.clone());
-                    let machinery = matches!(outcome, Err(e) if e.fault() == merge::Fault::Machinery);
+                    let machinery =
+                        matches!(outcome, Err(e) if e.fault() == merge::Fault::Machinery);
                     Some(if machinery {
                         MergeVerdict::Trouble { reason }
                     } else {

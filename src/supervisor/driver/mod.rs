@@ -79,6 +79,8 @@ pub struct Options {
     pub phase: String,
     /// End the session once nothing is left for the agents.
     pub exit_when_done: bool,
+    /// The base branch `batty work` gave (before its run state is written).
+    pub base: Option<String>,
 }
 
 /// Something the loop is told besides file events.
@@ -111,6 +113,8 @@ pub(super) struct Driver<'v> {
     pub summary: Option<Summary>,
     /// The task folder's newest modification time at the last full read.
     pub board_seen: Option<std::time::SystemTime>,
+    /// The adapters the core has (a run state naming a new kind brings new ones).
+    pub adapter_kinds: Vec<String>,
 }
 
 /// Runs the supervisor for a phase until `--exit-when-done` finds everything finished (or an
@@ -136,10 +140,22 @@ pub fn supervise(
         .into_owned();
     let run = RunState::load(&project.run_state(&phase))?.unwrap_or_default();
     let session = crate::session::tag::find(&tmux, &project, &phase)?;
-    let settings = settings_for(&config, &project, &phase, &run, &exe, options.exit_when_done)?;
+    let settings = settings_for(
+        &config,
+        &project,
+        &phase,
+        &run,
+        &exe,
+        options.exit_when_done,
+    )?;
     let mut record = record::Recorder::new(&project, &phase);
     let merge = if config.merge.enabled {
-        let target = config.merge.target.clone().unwrap_or_else(|| run.base.clone());
+        let target = config
+            .merge
+            .target
+            .clone()
+            .or(options.base.clone())
+            .unwrap_or_else(|| run.base.clone());
         let mut m = merge::MergeDriver::start(&project, &phase, &target, &config.merge)?;
         for line in m.recover()? {
             view.event(None, &line, false);
@@ -149,6 +165,7 @@ pub fn supervise(
         None
     };
     let history = record.history(merge.as_ref());
+    let adapter_kinds: Vec<String> = settings.adapters.keys().cloned().collect();
     let wall_start = crate::board::now();
     let core = Core::new(settings, board, history, wall_start);
     record.run_started();
@@ -173,6 +190,7 @@ pub fn supervise(
         queue: VecDeque::new(),
         summary: None,
         board_seen: None,
+        adapter_kinds,
     };
     let result = driver.run(wake_rx);
     driver.record.run_stopped();
@@ -184,11 +202,7 @@ pub fn supervise(
 }
 
 /// The advisory lock that keeps a second supervisor off the same board, holding who we are.
-fn take_lock(
-    project: &Project,
-    phase: &str,
-    tmux: &Tmux,
-) -> Result<std::fs::File, SuperviseError> {
+fn take_lock(project: &Project, phase: &str, tmux: &Tmux) -> Result<std::fs::File, SuperviseError> {
     use crate::session::lock;
     let path = project.run_lock(phase);
     let me = lock::Holder::current(tmux.server(), &crate::paths::session_name(phase));
@@ -374,7 +388,13 @@ impl Driver<'_> {
             &self.exe,
             self.core_exit_when_done(),
         ) {
-            Ok(settings) => self.queue.push_back(Event::Config(Box::new(settings))),
+            Ok(settings) => {
+                let kinds: Vec<String> = settings.adapters.keys().cloned().collect();
+                if kinds != self.adapter_kinds {
+                    self.adapter_kinds = kinds;
+                    self.queue.push_back(Event::Config(Box::new(settings)));
+                }
+            }
             Err(err) => self.log(None, &format!("agents: {err}"), true),
         }
         self.agents.set_records(&run);
@@ -385,7 +405,8 @@ impl Driver<'_> {
                 self.pids.watch(&p.agent, pid);
             }
         }
-        self.agents.install_died_hook(&self.tmux, &self.project, &self.phase);
+        self.agents
+            .install_died_hook(&self.tmux, &self.project, &self.phase);
         self.queue.push_back(Event::Agents {
             agents: specs,
             panes,
@@ -406,7 +427,8 @@ impl Driver<'_> {
     pub fn log(&mut self, agent: Option<&str>, text: &str, bell: bool) {
         let text = crate::text::one_line(text);
         if let Some(agent) = agent
-            && let Err(err) = crate::events::append(&self.project.event_log(&self.phase, agent), &text)
+            && let Err(err) =
+                crate::events::append(&self.project.event_log(&self.phase, agent), &text)
         {
             tracing::warn!(%err, "event log not writable");
         }
@@ -500,4 +522,3 @@ pub(super) fn reload_config(d: &mut Driver<'_>) {
         }
     }
 }
-

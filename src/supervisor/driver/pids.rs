@@ -26,10 +26,7 @@ impl PidWatch {
         let (read, write) = match pipe() {
             Some(p) => p,
             None => {
-                return PidWatch {
-                    add,
-                    wake_fd: None,
-                };
+                return PidWatch { add, wake_fd: None };
             }
         };
         let shared = Arc::clone(&add);
@@ -98,14 +95,24 @@ fn watch_loop(wake: std::os::fd::OwnedFd, add: Arc<Mutex<Vec<(String, u32)>>>, t
     use std::os::fd::AsRawFd;
     let mut watched: BTreeMap<u32, Watched> = BTreeMap::new();
     loop {
-        let new = add.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
+        let new = add
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
         for (agent, pid) in new {
             if watched.contains_key(&pid) {
                 continue;
             }
             match pidfd_open(pid) {
                 Ok(fd) => {
-                    watched.insert(pid, Watched { agent, pid, fd: Some(fd) });
+                    watched.insert(
+                        pid,
+                        Watched {
+                            agent,
+                            pid,
+                            fd: Some(fd),
+                        },
+                    );
                 }
                 Err(libc::ESRCH) => {
                     // Already gone.
@@ -114,7 +121,14 @@ fn watch_loop(wake: std::os::fd::OwnedFd, add: Arc<Mutex<Vec<(String, u32)>>>, t
                     }
                 }
                 Err(_) => {
-                    watched.insert(pid, Watched { agent, pid, fd: None });
+                    watched.insert(
+                        pid,
+                        Watched {
+                            agent,
+                            pid,
+                            fd: None,
+                        },
+                    );
                 }
             }
         }

@@ -60,7 +60,9 @@ pub fn publish(d: &mut Driver<'_>) {
         tracing::warn!(%err, "status snapshot not writable");
     }
     let mut bar = status.bar(&d.phase);
-    let outcomes = d.record.latest_outcomes(BAR_WIDTH.saturating_sub(bar.chars().count() + 3));
+    let outcomes = d
+        .record
+        .latest_outcomes(BAR_WIDTH.saturating_sub(bar.chars().count() + 3));
     if !outcomes.is_empty() {
         bar.push_str(" | ");
         bar.push_str(&outcomes);
@@ -106,7 +108,10 @@ fn snapshot(d: &Driver<'_>) -> PhaseStatus {
         supervisor_pid: std::process::id(),
         agents,
         merge_queue: d.merge.as_ref().map(|m| m.status()).unwrap_or_default(),
-        tasks_done: tasks.iter().filter(|t| board.is_terminal(t.status())).count(),
+        tasks_done: tasks
+            .iter()
+            .filter(|t| board.is_terminal(t.status()))
+            .count(),
         tasks_total: tasks.len(),
     }
 }
@@ -123,8 +128,8 @@ pub fn summary(d: &Driver<'_>) -> Summary {
         .as_ref()
         .map(|m| m.target().to_owned())
         .unwrap_or_default();
-    let on_target = report::on_target(d.project.root(), &target, &history.landed_commits())
-        .unwrap_or_default();
+    let on_target =
+        report::on_target(d.project.root(), &target, &history.landed_commits()).unwrap_or_default();
     let board = d.core.board();
     let built = report::build(&report::Inputs {
         phase: &d.phase,

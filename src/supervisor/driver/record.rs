@@ -117,9 +117,11 @@ impl Recorder {
                             format!("{reason}\n{tail}")
                         }),
                     ),
-                    MergeVerdict::Trouble { reason } | MergeVerdict::Waiting { reason } => {
-                        (record::entry::MergeResult::Error, None, Some(reason.clone()))
-                    }
+                    MergeVerdict::Trouble { reason } | MergeVerdict::Waiting { reason } => (
+                        record::entry::MergeResult::Error,
+                        None,
+                        Some(reason.clone()),
+                    ),
                 };
                 record::Event::Merge(record::entry::Merge {
                     task: *task,
@@ -144,12 +146,10 @@ impl Recorder {
                 reason: reason.clone(),
                 rejected_ref: rejected_ref.clone(),
             }),
-            Record::Reopened { task, status } => {
-                record::Event::Reopened(record::entry::Reopened {
-                    task: *task,
-                    status: status.clone(),
-                })
-            }
+            Record::Reopened { task, status } => record::Event::Reopened(record::entry::Reopened {
+                task: *task,
+                status: status.clone(),
+            }),
         };
         self.append(event);
     }

@@ -16,7 +16,8 @@ pub const DEADLINE: Duration = Duration::from_secs(40);
 pub struct Setup<'a> {
     /// `merge.gate`.
     pub gate: Option<&'a str>,
-    pub max_retries: u32,
+    /// `supervisor.max_attempts`: failed attempts (any cause) before review.
+    pub max_attempts: u32,
     /// `agents.demo.args`, after `--delay`.
     pub demo_args: &'a [&'a str],
     /// Simulated work per task, milliseconds.
@@ -27,7 +28,7 @@ impl Default for Setup<'_> {
     fn default() -> Self {
         Setup {
             gate: None,
-            max_retries: 3,
+            max_attempts: 3,
             demo_args: &[],
             delay_ms: 0,
         }
@@ -67,9 +68,9 @@ impl E2e {
         args.extend(setup.demo_args.iter().map(|a| (*a).to_owned()));
         let args: Vec<String> = args.iter().map(|a| yaml(a)).collect();
         let mut config = format!(
-            "supervisor:\n  silence: 100ms\n  delivery_timeout: 10s\n\
-             merge:\n  max_retries: {}\n  gate_timeout: 60s\n",
-            setup.max_retries
+            "supervisor:\n  silence: 100ms\n  delivery_timeout: 10s\n  reminder_settle: 300ms\n\
+             \x20 restart_backoff: 200ms\n  max_attempts: {}\nmerge:\n  gate_timeout: 60s\n",
+            setup.max_attempts
         );
         if let Some(gate) = setup.gate {
             config.push_str(&format!("  gate: {}\n", yaml(gate)));
