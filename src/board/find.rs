@@ -24,8 +24,20 @@ pub(crate) struct Found {
 }
 
 /// The file of task `id`, read. A file named for the id that cannot be read is an error
-/// ([`BoardError::BadFile`]); no file holding the id is [`BoardError::NotFound`].
+/// ([`BoardError::BadFile`]); no file holding the id is [`BoardError::NotFound`], known only
+/// after reading every file (a file's id may have been changed by hand).
 pub(crate) fn find(config: &BoardConfig, id: u64) -> Result<Found, BoardError> {
+    find_with(config, id, true)
+}
+
+/// [`find`] for a dependency: files named for another id are trusted to hold that id, as
+/// kanban-md trusts them, so a dependency on a missing task costs one listing, not a read of
+/// the board.
+fn find_dep(config: &BoardConfig, id: u64) -> Result<Found, BoardError> {
+    find_with(config, id, false)
+}
+
+fn find_with(config: &BoardConfig, id: u64, read_all: bool) -> Result<Found, BoardError> {
     let index = IdIndex::new(config.dir());
     let tasks_dir = config.tasks_path();
     if let Some(name) = index.get(id)
@@ -57,7 +69,9 @@ pub(crate) fn find(config: &BoardConfig, id: u64) -> Result<Found, BoardError> {
         return Err(BoardError::BadFile(problem));
     }
     let unnamed = named.iter().filter(|(_, i)| i.is_none());
-    let others = named.iter().filter(|(_, i)| i.is_some_and(|i| i != id));
+    let others = named
+        .iter()
+        .filter(|(_, i)| read_all && i.is_some_and(|i| i != id));
     for (name, _) in unnamed.chain(others) {
         if let Ok(Some(found)) = read_if(&tasks_dir.join(name), id) {
             index.set(id, name);
@@ -94,7 +108,7 @@ fn read_if(path: &Path, id: u64) -> Result<Option<Found>, Problem> {
 /// Where task `id` stands as a dependency, read from its file. A file that cannot be read
 /// counts as missing, as it does on a loaded [`super::Board`].
 pub(crate) fn dep_state(config: &BoardConfig, id: u64) -> Dep {
-    match find(config, id) {
+    match find_dep(config, id) {
         Ok(found) if config.is_terminal(&found.task.status) => Dep::Done,
         Ok(_) => Dep::Open,
         Err(_) => Dep::Missing,
@@ -124,7 +138,7 @@ pub(crate) fn cycle_through(
         if !seen.insert(dep) {
             continue;
         }
-        let deps = match find(config, dep) {
+        let deps = match find_dep(config, dep) {
             Ok(found) => found.task.depends_on,
             Err(BoardError::NotFound { .. } | BoardError::BadFile(_)) => Vec::new(),
             Err(e) => return Err(e),

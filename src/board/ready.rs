@@ -2,7 +2,6 @@
 //! has on its board (unknown status, missing dependencies), and cycles in `depends_on`.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use super::config::BoardConfig;
 use super::load::Board;
@@ -182,49 +181,50 @@ pub(crate) fn task_problems(board: &Board, task: &Task) -> Vec<Problem> {
 /// Cycles in `depends_on`, each as the ids around it, found once each by a depth-first search
 /// from every task in id order.
 pub(crate) fn find_cycles(board: &Board) -> Vec<Vec<u64>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Open,
-        Done,
-    }
-    let with_deps = |t: &&Task| !t.depends_on.is_empty();
-    if !board.tasks().iter().any(|t| with_deps(&t)) {
+    const NEW: u8 = 0;
+    const OPEN: u8 = 1;
+    const DONE: u8 = 2;
+    let tasks = board.tasks();
+    if tasks.iter().all(|t| t.depends_on.is_empty()) {
         return Vec::new();
     }
-    let mut mark: HashMap<u64, Mark> = board.tasks().iter().map(|t| (t.id, Mark::New)).collect();
+    // Marks by position in `tasks`; ids are looked up once per edge.
+    let mut mark = vec![NEW; tasks.len()];
     let mut cycles = Vec::new();
-    let mut ids: Vec<u64> = board
-        .tasks()
+    let mut starts: Vec<(u64, usize)> = tasks
         .iter()
-        .filter(with_deps)
-        .map(|t| t.id)
+        .enumerate()
+        .filter(|(_, t)| !t.depends_on.is_empty())
+        .map(|(i, t)| (t.id, i))
         .collect();
-    ids.sort_unstable();
-    for start in ids {
-        if mark[&start] != Mark::New {
+    starts.sort_unstable();
+    // Iterative depth-first search: (position, next dependency index).
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for (_, start) in starts {
+        if mark[start] != NEW {
             continue;
         }
-        // Iterative depth-first search: (node, next dependency index).
-        let mut stack: Vec<(u64, usize)> = vec![(start, 0)];
-        mark.insert(start, Mark::Open);
+        stack.push((start, 0));
+        mark[start] = OPEN;
         while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            let deps = board.task(node).map_or(&[][..], |t| &t.depends_on[..]);
-            if let Some(&dep) = deps.get(*next) {
+            if let Some(dep) = tasks[node].depends_on.get(*next) {
                 *next += 1;
-                match mark.get(&dep) {
-                    Some(Mark::New) => {
-                        mark.insert(dep, Mark::Open);
-                        stack.push((dep, 0));
+                let Some(d) = board.position(*dep) else {
+                    continue;
+                };
+                match mark[d] {
+                    NEW => {
+                        mark[d] = OPEN;
+                        stack.push((d, 0));
                     }
-                    Some(Mark::Open) => {
-                        let from = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                        cycles.push(stack[from..].iter().map(|(n, _)| *n).collect());
+                    OPEN => {
+                        let from = stack.iter().position(|(n, _)| *n == d).unwrap_or(0);
+                        cycles.push(stack[from..].iter().map(|(n, _)| tasks[*n].id).collect());
                     }
                     _ => {}
                 }
             } else {
-                mark.insert(node, Mark::Done);
+                mark[node] = DONE;
                 stack.pop();
             }
         }

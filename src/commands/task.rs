@@ -538,8 +538,12 @@ fn report_problems(board: &Board) {
 }
 
 fn parse_due(text: &str) -> anyhow::Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| user(format!("invalid due date `{text}`: use YYYY-MM-DD")))
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        user(format!(
+            "invalid due date `{}`: use YYYY-MM-DD",
+            one_line(text)
+        ))
+    })
 }
 
 fn append_note(body: &mut String, note: &str) {
