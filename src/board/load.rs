@@ -830,6 +830,17 @@ mod tests {
             kinds(&board),
             [(ProblemKind::MissingDependency, "002-second.md".into())]
         );
+        // The ready set comes from memory (these files do not exist): #2 waits for the missing
+        // #9, and a third task that needs only the done #1 is ready.
+        let statuses = ["todo".to_owned()];
+        let now = crate::board::parse_timestamp("2026-01-01T00:00:00Z").unwrap();
+        assert!(board.ready(&statuses, &now).is_empty());
+        let mut third = Task::new(3, "Third", "todo");
+        third.depends_on = vec![1];
+        let tasks: Vec<Task> = board.tasks().iter().cloned().chain([third]).collect();
+        let board = Board::from_tasks(board.config().clone(), tasks);
+        let ready: Vec<u64> = board.ready(&statuses, &now).iter().map(|t| t.id).collect();
+        assert_eq!(ready, [3]);
     }
 
     #[test]
