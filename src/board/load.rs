@@ -227,7 +227,7 @@ impl Board {
                 return Ok(changes);
             }
             self.config = new;
-            self.invalidate(true);
+            self.invalidate();
         }
         let mut touched: BTreeSet<u64> = BTreeSet::new();
         for (name, read) in &reads {
@@ -243,6 +243,15 @@ impl Board {
         for (name, read) in reads {
             self.remove(&name);
             self.insert(name, read);
+        }
+        fn deps(t: Option<&Task>) -> &[u64] {
+            t.map_or(&[], |t| &t.depends_on)
+        }
+        if before
+            .iter()
+            .any(|(id, old)| deps(old.as_ref()) != deps(self.task(*id)))
+        {
+            self.cycles = OnceLock::new();
         }
         let mut changes = self.diff(before);
         changes.config = config;
@@ -323,7 +332,7 @@ impl Board {
                     self.shadowed -= 1;
                 }
                 self.files.remove(name);
-                self.invalidate(false);
+                self.invalidate();
             }
         }
     }
@@ -333,7 +342,7 @@ impl Board {
         let Some(Slot::Shown(id)) = self.files.remove(name) else {
             return None;
         };
-        self.invalidate(true);
+        self.invalidate();
         let pos = self.by_id.remove(&id)?;
         let task = self.tasks.remove(pos);
         if pos < self.tasks.len() {
@@ -351,12 +360,12 @@ impl Board {
         match read {
             FileRead::Missing => {}
             FileRead::Broken(problem) => {
-                self.invalidate(false);
+                self.invalidate();
                 self.files.insert(name, Slot::Broken(problem));
             }
             FileRead::Task(task) => match self.by_id.get(&task.id).copied() {
                 Some(pos) if self.tasks[pos].file_name() < name.as_str() => {
-                    self.invalidate(false);
+                    self.invalidate();
                     self.shadowed += 1;
                     self.files.insert(name, Slot::Shadowed(Box::new(task)));
                 }
@@ -375,7 +384,7 @@ impl Board {
     }
 
     fn show(&mut self, name: String, task: Task) {
-        self.invalidate(true);
+        self.invalidate();
         // Loading inserts in name order: a push, without searching.
         let pos = match self.tasks.last() {
             Some(last) if last.file_name() >= name.as_str() => self
@@ -395,11 +404,10 @@ impl Board {
         self.tasks.insert(pos, task);
     }
 
-    fn invalidate(&mut self, graph: bool) {
+    /// Forgets the problems worked out; cycles are forgotten by [`Board::reload_paths`] only
+    /// when a dependency changed, as most edits (a claim, a move) leave the graph alone.
+    fn invalidate(&mut self) {
         self.derived = OnceLock::new();
-        if graph {
-            self.cycles = OnceLock::new();
-        }
     }
 
     fn find_problems(&self) -> Vec<Problem> {
@@ -747,6 +755,28 @@ mod tests {
         let fresh = Board::load(dir.path()).unwrap();
         assert_eq!(board.tasks(), fresh.tasks());
         assert_eq!(board.problems(), fresh.problems());
+    }
+
+    #[test]
+    fn cycles_follow_dependency_edits() {
+        let dir = write_board(&[
+            ("001-a.md", &task_text(1, "depends_on:\n    - 2\n")),
+            ("002-b.md", &task_text(2, "")),
+        ]);
+        let b = dir.path().join("tasks/002-b.md");
+        let mut board = Board::load(dir.path()).unwrap();
+        assert!(board.cycles().is_empty());
+        std::fs::write(&b, task_text(2, "priority: high\n")).unwrap();
+        board.reload_path(&b).unwrap();
+        assert!(board.cycles().is_empty());
+        std::fs::write(&b, task_text(2, "depends_on:\n    - 1\n")).unwrap();
+        board.reload_path(&b).unwrap();
+        assert_eq!(board.cycles(), [vec![1, 2]]);
+        assert_eq!(board.problems()[0].kind, ProblemKind::DependencyCycle);
+        std::fs::remove_file(&b).unwrap();
+        board.reload_path(&b).unwrap();
+        assert!(board.cycles().is_empty());
+        assert_eq!(board.problems()[0].kind, ProblemKind::MissingDependency);
     }
 
     #[test]
