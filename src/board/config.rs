@@ -219,10 +219,9 @@ impl BoardConfig {
         if status == ARCHIVED {
             return true;
         }
-        let names: Vec<&str> = self.status_names().collect();
-        match names.as_slice() {
-            [.., before, last] if *last == ARCHIVED => status == *before,
-            [.., last] => status == *last,
+        match self.statuses.as_slice() {
+            [.., before, last] if last.name == ARCHIVED => status == before.name,
+            [.., last] => status == last.name,
             [] => false,
         }
     }

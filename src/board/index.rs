@@ -1,182 +1,136 @@
-//! Keeping a loaded board current one file at a time: the supervisor holds one [`Board`] and,
-//! when a task file changes, re-reads that file alone and puts the task in its place. Pure: the
-//! caller reads the file.
+//! `<board>/.batty-ids`: where each task's file probably is, so a command about one task finds
+//! its file without listing the task folder. A hint only: every use reads the file it names and
+//! checks the id in it, and a wrong or missing hint falls back to the folder. Deleting the file
+//! is always safe.
+//!
+//! Fixed-size records, one per id at offset `id * RECORD`: the file name, NUL-padded (record 0
+//! is the header). One `pread` finds a name; creating or renaming a task writes one record.
 
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
-use super::config::BoardConfig;
-use super::load::Board;
-use super::task::Task;
-use super::{Problem, load};
+pub const INDEX_FILE: &str = ".batty-ids";
+const RECORD: usize = 64;
+const MAGIC: &[u8] = b"batty-ids 1\n";
+/// Ids past this are not recorded (they would make the file huge for no gain).
+const MAX_ID: u64 = 4_000_000;
 
-/// What [`Board::upsert`] and [`Board::remove_path`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// The task is in (it replaced `old`, read from the same file or, after a rename, from
-    /// another file with the same id).
-    In { old: Option<Task> },
-    /// The task went out.
-    Out { old: Task },
-    /// Nothing was there.
-    Nothing,
-    /// Two files claim one id: only reading the whole folder again tells which one wins.
-    Rescan,
+pub(crate) struct IdIndex {
+    path: PathBuf,
 }
 
-impl Board {
-    /// A board from a config and tasks already in memory (tests, simulations).
-    pub fn from_parts(config: BoardConfig, mut tasks: Vec<Task>) -> Board {
-        for t in &mut tasks {
-            t.clear_source();
+impl IdIndex {
+    pub fn new(board_dir: &Path) -> IdIndex {
+        IdIndex {
+            path: board_dir.join(INDEX_FILE),
         }
-        let mut board = Board::empty(config);
-        board.insert_all(tasks);
-        board
     }
 
-    /// Puts `task` in place of the task read from the same file.
-    pub fn upsert(&mut self, mut task: Task) -> Change {
-        task.clear_source();
-        self.forget_problem(task.path());
-        if let Some(i) = self.position_of_path(task.path())
-            && self.tasks()[i].id() == task.id()
-        {
-            // The usual change: the same file, the same id, in place.
-            return Change::In {
-                old: Some(self.replace_at(i, task)),
+    /// The file name recorded for `id`, if any.
+    pub fn get(&self, id: u64) -> Option<String> {
+        if id == 0 || id > MAX_ID {
+            return None;
+        }
+        let file = std::fs::File::open(&self.path).ok()?;
+        let mut header = [0u8; RECORD];
+        file.read_exact_at(&mut header, 0).ok()?;
+        if !header.starts_with(MAGIC) {
+            return None;
+        }
+        let mut record = [0u8; RECORD];
+        file.read_exact_at(&mut record, id * RECORD as u64).ok()?;
+        let len = record.iter().position(|&b| b == 0).unwrap_or(RECORD);
+        let name = std::str::from_utf8(&record[..len]).ok()?;
+        valid_name(name).then(|| name.to_owned())
+    }
+
+    /// Records `name` for `id` (best effort: a hint that cannot be written is only a slower
+    /// lookup next time).
+    pub fn set(&self, id: u64, name: &str) {
+        let Some(record) = record(id, name) else {
+            return;
+        };
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+        else {
+            return;
+        };
+        let mut header = [0u8; RECORD];
+        let fresh = file.read_exact_at(&mut header, 0).is_err() || !header.starts_with(MAGIC);
+        if fresh && (file.set_len(0).is_err() || file.write_all_at(&header_record(), 0).is_err()) {
+            return;
+        }
+        let _ = file.write_all_at(&record, id * RECORD as u64);
+    }
+
+    /// Replaces the whole index with `entries` (id, file name); the first name for an id wins.
+    pub fn rebuild<'a>(&self, entries: impl IntoIterator<Item = (u64, &'a str)>) {
+        let mut out = header_record().to_vec();
+        for (id, name) in entries {
+            let Some(rec) = record(id, name) else {
+                continue;
             };
+            let at = id as usize * RECORD;
+            if out.len() < at + RECORD {
+                out.resize(at + RECORD, 0);
+            }
+            if out[at] == 0 {
+                out[at..at + RECORD].copy_from_slice(&rec);
+            }
         }
-        let old = self
-            .position_of_path(task.path())
-            .map(|i| self.remove_at(i));
-        if self.position_of_id(task.id()).is_some() {
-            // A rename shows up as the new file before the old one is gone; or two files
-            // really share an id. Either way the folder decides.
-            self.insert_sorted(task);
-            return Change::Rescan;
-        }
-        self.insert_sorted(task);
-        Change::In { old }
-    }
-
-    /// Takes out the task read from `path` (its file was removed, or can no longer be read).
-    pub fn remove_path(&mut self, path: &Path) -> Change {
-        let had_problem = self.forget_problem(path);
-        match self.position_of_path(path) {
-            Some(i) => Change::Out {
-                old: self.remove_at(i),
-            },
-            // A file that was skipped as a duplicate may have been what kept another out.
-            None if had_problem => Change::Rescan,
-            None => Change::Nothing,
-        }
-    }
-
-    /// Records that the file at `path` cannot be read (replacing any task read from it).
-    pub fn set_problem(&mut self, problem: Problem) -> Change {
-        let change = self.remove_path(&problem.path);
-        self.problems_mut().push(problem);
-        change
-    }
-
-    /// True when a problem was recorded for `path`.
-    fn forget_problem(&mut self, path: &Path) -> bool {
-        let problems = self.problems_mut();
-        let before = problems.len();
-        problems.retain(|p| p.path != path);
-        problems.len() != before
+        let _ = crate::fsutil::write_atomic(&self.path, &out);
     }
 }
 
-/// Reads one task file for [`Board::upsert`] (no layout kept).
-pub fn read_one(path: &Path) -> Result<Task, Problem> {
-    load::read_task(path)
+fn header_record() -> [u8; RECORD] {
+    let mut h = [0u8; RECORD];
+    h[..MAGIC.len()].copy_from_slice(MAGIC);
+    h
+}
+
+fn record(id: u64, name: &str) -> Option<[u8; RECORD]> {
+    if id == 0 || id > MAX_ID || !valid_name(name) || name.len() >= RECORD {
+        return None;
+    }
+    let mut rec = [0u8; RECORD];
+    rec[..name.len()].copy_from_slice(name.as_bytes());
+    Some(rec)
+}
+
+fn valid_name(name: &str) -> bool {
+    name.ends_with(".md") && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn config() -> BoardConfig {
-        BoardConfig::parse(Path::new("/b"), &crate::board::default_config_yml("t")).unwrap()
-    }
-
-    fn task(id: u64, file: &str, status: &str) -> Task {
-        let mut t = Task::blank(id, format!("t{id}"), status.into(), "medium".into());
-        t.path = Path::new("/b/tasks").join(file);
-        t
-    }
-
     #[test]
-    fn one_file_at_a_time() {
-        let mut b = Board::from_parts(config(), vec![task(2, "002-b.md", "todo")]);
-        assert_eq!(
-            b.upsert(task(1, "001-a.md", "todo")),
-            Change::In { old: None }
-        );
-        assert_eq!(
-            b.tasks().iter().map(|t| t.id()).collect::<Vec<_>>(),
-            [1, 2],
-            "file name order"
-        );
-        let changed = b.upsert(task(1, "001-a.md", "done"));
-        assert!(matches!(changed, Change::In { old: Some(ref t) } if t.status() == "todo"));
-        assert_eq!(b.task(1).unwrap().status(), "done");
-        assert!(matches!(
-            b.remove_path(Path::new("/b/tasks/002-b.md")),
-            Change::Out { .. }
-        ));
-        assert!(b.task(2).is_none());
-        assert_eq!(
-            b.remove_path(Path::new("/b/tasks/nope.md")),
-            Change::Nothing
-        );
-    }
+    fn records_read_back_and_bad_files_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = IdIndex::new(dir.path());
+        assert_eq!(index.get(3), None);
+        index.set(3, "003-three.md");
+        index.set(7, "007-seven.md");
+        assert_eq!(index.get(3).as_deref(), Some("003-three.md"));
+        assert_eq!(index.get(7).as_deref(), Some("007-seven.md"));
+        assert_eq!(index.get(5), None);
+        assert_eq!(index.get(8), None);
+        index.set(9, &format!("{}.md", "x".repeat(70)));
+        assert_eq!(index.get(9), None, "long names are not recorded");
+        index.set(10, "../escape.md");
+        assert_eq!(index.get(10), None);
 
-    #[test]
-    fn a_second_file_with_an_id_asks_for_a_rescan() {
-        let mut b = Board::from_parts(config(), vec![task(1, "001-a.md", "todo")]);
-        assert_eq!(b.upsert(task(1, "001-renamed.md", "todo")), Change::Rescan);
-    }
-
-    #[test]
-    fn problems_replace_tasks() {
-        let mut b = Board::from_parts(config(), vec![task(1, "001-a.md", "todo")]);
-        let p = Problem {
-            path: "/b/tasks/001-a.md".into(),
-            line: Some(2),
-            reason: "bad".into(),
-        };
-        assert!(matches!(b.set_problem(p), Change::Out { .. }));
-        assert_eq!(b.problems().len(), 1);
-        assert!(b.task(1).is_none());
-        b.upsert(task(1, "001-a.md", "todo"));
-        assert!(b.problems().is_empty());
-    }
-}
-
-/// Removes temp files a board writer left behind when it was killed mid-write
-/// (`.<name>.<pid>.<n>.tmp` whose writer is gone). Called at start by the supervisor.
-pub fn clean_temp_files(dir: &Path) {
-    let Ok(config) = BoardConfig::load(dir) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(config.tasks_path()) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
-            continue;
-        };
-        // `<file>.<pid>.<n>`: the writer's pid is the second field from the end.
-        let mut fields = rest.rsplitn(3, '.');
-        let (_n, pid) = (fields.next(), fields.next());
-        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !crate::tmux::process_running(pid) {
-            let _ = std::fs::remove_file(e.path());
-        }
+        index.rebuild([(2, "002-b.md"), (2, "002-later.md"), (4, "004-d.md")]);
+        assert_eq!(index.get(2).as_deref(), Some("002-b.md"));
+        assert_eq!(index.get(3), None, "a rebuild replaces everything");
+        std::fs::write(dir.path().join(INDEX_FILE), "garbage").unwrap();
+        assert_eq!(index.get(2), None);
+        index.set(2, "002-b.md");
+        assert_eq!(index.get(2).as_deref(), Some("002-b.md"));
     }
 }

@@ -1,24 +1,94 @@
-//! Loading a whole board for reading: every task file parsed once, bad files reported and
-//! skipped, duplicate ids caught. Loading never writes.
+//! A board in memory: every task file read once, bad files reported and skipped, duplicate ids
+//! caught, and kept up to date one file at a time ([`Board::reload_paths`]) for a supervisor
+//! that holds it while people edit the folder. Reading never writes.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::fs::FileType;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use super::config::BoardConfig;
+use super::BoardError;
+use super::config::{BoardConfig, CONFIG_FILE};
+use super::files::{self, ReadError};
+use super::problem::{Problem, ProblemKind};
+use super::slug::file_name;
 use super::task::Task;
-use super::{BoardError, Problem};
 
-/// Task files larger than this are reported, not read.
-pub const MAX_TASK_FILE: u64 = 1024 * 1024;
+pub use super::files::MAX_TASK_FILE;
 
-/// A board as read from disk.
+/// A board as read from disk (or built in memory).
 #[derive(Debug, Clone)]
 pub struct Board {
     config: BoardConfig,
-    /// In file name order.
+    /// The tasks that own their id, in file name order.
     tasks: Vec<Task>,
     by_id: HashMap<u64, usize>,
-    problems: Vec<Problem>,
+    /// Every `*.md` name of the task folder the board knows, and what it holds.
+    files: HashMap<String, Slot>,
+    /// How many files are `Slot::Shadowed` (none, usually: then a removal looks for no heir).
+    shadowed: usize,
+    /// batty's temp files seen in the task folder when it was listed.
+    temps: Vec<String>,
+    /// Problems and cycles, worked out when first asked for after a change.
+    derived: OnceLock<Vec<Problem>>,
+    cycles: OnceLock<Vec<Vec<u64>>>,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    /// The task with this id is in `tasks`.
+    Shown(u64),
+    /// A task whose id an earlier file (by name) already has.
+    Shadowed(Box<Task>),
+    /// A file that is not a readable task.
+    Broken(Problem),
+}
+
+/// What a re-read changed, by task id: a task is *changed* when anything in it or its file
+/// name differs, so a rename is a change, not a removal and an addition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    pub added: Vec<u64>,
+    pub changed: Vec<u64>,
+    pub removed: Vec<u64>,
+    /// `config.yml` was read again (statuses, priorities or the task folder may differ).
+    pub config: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty() && !self.config
+    }
+
+    /// Every id added, changed or removed.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.added
+            .iter()
+            .chain(&self.changed)
+            .chain(&self.removed)
+            .copied()
+    }
+}
+
+/// What reading one task file gave.
+// Unboxed: a load moves each task straight into the board's vector; a box per task cost an
+// allocation each and a fifth more peak memory on a 100,000-task board.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileRead {
+    Task(Task),
+    Broken(Problem),
+    /// Nothing there (any more).
+    Missing,
+}
+
+impl FileRead {
+    pub fn task(&self) -> Option<&Task> {
+        match self {
+            FileRead::Task(t) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 impl Board {
@@ -27,42 +97,54 @@ impl Board {
     /// folder) fails the load.
     pub fn load(dir: &Path) -> Result<Board, BoardError> {
         let config = BoardConfig::load(dir)?;
+        Board::load_with(config)
+    }
+
+    fn load_with(config: BoardConfig) -> Result<Board, BoardError> {
         let tasks_dir = config.tasks_path();
-        let names = task_file_names(&tasks_dir)?;
-        let mut problems = Vec::new();
-        let parsed = parse_files(&tasks_dir, &names);
-        let mut tasks: Vec<Task> = Vec::with_capacity(parsed.len());
-        let mut by_id: HashMap<u64, usize> = HashMap::with_capacity(parsed.len());
-        // Files come in name order, so the first file with an id keeps it.
-        for result in parsed {
-            match result {
-                Ok(task) => {
-                    if let Some(&first) = by_id.get(&task.id) {
-                        let first: &Task = &tasks[first];
-                        problems.push(Problem {
-                            path: task.path.clone(),
-                            line: Some(2),
-                            reason: format!(
-                                "duplicate id {} (also in `{}`); this file is skipped",
-                                task.id,
-                                first.file_name()
-                            ),
-                        });
-                        continue;
-                    }
-                    by_id.insert(task.id, tasks.len());
-                    tasks.push(task);
-                }
-                Err(problem) => problems.push(problem),
-            }
+        let listing = list(&tasks_dir)?;
+        let reads = read_files(&tasks_dir, &listing.entries);
+        let mut board = Board::empty(config);
+        board.temps = listing.temps;
+        board.tasks.reserve(reads.len());
+        board.by_id.reserve(reads.len());
+        // Names come in order, so the first file with an id keeps it (pushes stay at the end).
+        for ((name, _), read) in listing.entries.into_iter().zip(reads) {
+            board.insert(name, read);
         }
-        // Dispatch order ties break on file name, so keep name order and index ids separately.
-        Ok(Board {
+        Ok(board)
+    }
+
+    /// A board with no tasks.
+    pub fn empty(config: BoardConfig) -> Board {
+        Board {
             config,
-            tasks,
-            by_id,
-            problems,
-        })
+            tasks: Vec::new(),
+            by_id: HashMap::new(),
+            files: HashMap::new(),
+            shadowed: 0,
+            temps: Vec::new(),
+            derived: OnceLock::new(),
+            cycles: OnceLock::new(),
+        }
+    }
+
+    /// A board from a config and tasks in memory (for simulations): each task lives in the
+    /// file its path names, or in kanban-md's name for it when it has none. As on disk, of two
+    /// tasks with one id the first by file name wins.
+    pub fn from_tasks(config: BoardConfig, tasks: impl IntoIterator<Item = Task>) -> Board {
+        let mut board = Board::empty(config);
+        let tasks_dir = board.config.tasks_path();
+        for mut task in tasks {
+            let name = match task.path.file_name().and_then(|n| n.to_str()) {
+                Some(n) => n.to_owned(),
+                None => file_name(task.id, &task.title),
+            };
+            task.path = tasks_dir.join(&name);
+            board.remove(&name);
+            board.insert(name, FileRead::Task(task));
+        }
+        board
     }
 
     pub fn config(&self) -> &BoardConfig {
@@ -74,148 +156,388 @@ impl Board {
         self.config.dir()
     }
 
-    /// Every readable task, in file name order.
+    /// Every task that owns its id, in file name order.
     pub fn tasks(&self) -> &[Task] {
         &self.tasks
-    }
-
-    /// Files that could not be read, one per file, e.g. `tasks/004-x.md:3: ...`.
-    pub fn problems(&self) -> &[Problem] {
-        &self.problems
     }
 
     pub fn task(&self, id: u64) -> Option<&Task> {
         self.by_id.get(&id).map(|&i| &self.tasks[i])
     }
 
+    /// Where task `id` is in [`Board::tasks`].
+    pub(crate) fn position(&self, id: u64) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
     pub fn is_terminal(&self, status: &str) -> bool {
         self.config.is_terminal(status)
     }
 
-    // The pieces `index.rs` keeps the board current with, one file at a time.
+    /// Everything wrong with the board, one entry per finding: files that could not be read
+    /// (`tasks/004-x.md:3: ...`), duplicate ids, unknown statuses, dependencies on missing tasks
+    /// (by file name), then dependency cycles.
+    pub fn problems(&self) -> &[Problem] {
+        self.derived.get_or_init(|| self.find_problems())
+    }
 
-    pub(super) fn empty(config: BoardConfig) -> Board {
-        Board {
-            config,
-            tasks: Vec::new(),
-            by_id: HashMap::new(),
-            problems: Vec::new(),
+    /// Cycles in `depends_on`, each as the ids around it (`[1, 2]` for 1 -> 2 -> 1), each once.
+    pub fn cycles(&self) -> &[Vec<u64>] {
+        self.cycles.get_or_init(|| super::ready::find_cycles(self))
+    }
+
+    /// Removes batty's own temp files left in the task folder by writers that are gone (a
+    /// kill during a write), as seen when the board was loaded; returns their paths.
+    pub fn remove_leftover_temps(&mut self) -> Vec<PathBuf> {
+        let removed = files::remove_stale_temps(&self.config.tasks_path(), &self.temps);
+        self.temps.clear();
+        removed
+    }
+
+    /// Reads these paths again (task files added, changed, removed, renamed, broken, or the
+    /// board's `config.yml`) and says what that changed. Paths outside the task folder, and
+    /// names that are not task files (temp files, hidden files), change nothing. A change of
+    /// `tasks_dir` in the config reads the whole new folder.
+    pub fn reload_paths<'a>(
+        &mut self,
+        paths: impl IntoIterator<Item = &'a Path>,
+    ) -> Result<Changes, BoardError> {
+        let tasks_dir = self.config.tasks_path();
+        let config_path = self.config.dir().join(CONFIG_FILE);
+        let mut reads: Vec<(PathBuf, FileRead)> = Vec::new();
+        let mut config = false;
+        for path in paths {
+            if path == config_path {
+                config = true;
+                continue;
+            }
+            let Some(name) = task_name_in(&tasks_dir, path) else {
+                continue;
+            };
+            let path = tasks_dir.join(&name);
+            if reads.iter().any(|(p, _)| *p == path) {
+                continue;
+            }
+            let read = read_file(&path, None);
+            reads.push((path, read));
         }
-    }
-
-    pub(super) fn position_of_path(&self, path: &Path) -> Option<usize> {
-        self.tasks.iter().position(|t| t.path() == path)
-    }
-
-    pub(super) fn position_of_id(&self, id: u64) -> Option<usize> {
-        self.by_id.get(&id).copied()
-    }
-
-    pub(super) fn remove_at(&mut self, i: usize) -> Task {
-        let task = self.tasks.remove(i);
-        if self.by_id.get(&task.id) == Some(&i) {
-            self.by_id.remove(&task.id);
+        if config {
+            let new = BoardConfig::load(self.config.dir())?;
+            if new.tasks_dir != self.config.tasks_dir {
+                let mut changes = self.rescan_with(new)?;
+                changes.config = true;
+                return Ok(changes);
+            }
+            self.config = new;
+            self.invalidate();
         }
-        for at in self.by_id.values_mut() {
-            if *at > i {
-                *at -= 1;
+        let mut changes = self.apply_reads(reads);
+        changes.config = config;
+        Ok(changes)
+    }
+
+    /// What [`read_one`] read of task files, put in place (pure: the caller read them), and
+    /// what that changed. A path outside the task folder changes nothing.
+    pub fn apply_reads(&mut self, reads: Vec<(PathBuf, FileRead)>) -> Changes {
+        let tasks_dir = self.config.tasks_path();
+        let reads: Vec<(String, FileRead)> = reads
+            .into_iter()
+            .filter_map(|(path, read)| Some((task_name_in(&tasks_dir, &path)?, read)))
+            .collect();
+        let mut touched: BTreeSet<u64> = BTreeSet::new();
+        for (name, read) in &reads {
+            touched.extend(self.slot_id(name));
+            if let FileRead::Task(t) = read {
+                touched.insert(t.id);
             }
         }
-        // Another file with the same id (skipped as a duplicate) may hold it now.
-        if let Some(j) = self.tasks.iter().position(|t| t.id == task.id) {
-            self.by_id.insert(task.id, j);
+        let before: Vec<(u64, Option<Task>)> = touched
+            .iter()
+            .map(|&id| (id, self.task(id).cloned()))
+            .collect();
+        for (name, read) in reads {
+            self.remove(&name);
+            self.insert(name, read);
         }
-        task
+        fn deps(t: Option<&Task>) -> &[u64] {
+            t.map_or(&[], |t| &t.depends_on)
+        }
+        if before
+            .iter()
+            .any(|(id, old)| deps(old.as_ref()) != deps(self.task(*id)))
+        {
+            self.cycles = OnceLock::new();
+        }
+        self.diff(before)
     }
 
-    /// Inserts in file name order; the first file by name keeps an id two files claim.
-    pub(super) fn insert_sorted(&mut self, task: Task) {
-        let at = self
-            .tasks
-            .partition_point(|t| t.file_name() < task.file_name());
-        for i in self.by_id.values_mut() {
-            if *i >= at {
-                *i += 1;
+    /// [`Board::reload_paths`] for one path.
+    pub fn reload_path(&mut self, path: &Path) -> Result<Changes, BoardError> {
+        self.reload_paths([path])
+    }
+
+    /// Reads the config and the whole task folder again, for events that name no file (an
+    /// overflowed watch queue, a moved folder), and says what changed.
+    pub fn rescan(&mut self) -> Result<Changes, BoardError> {
+        let config = BoardConfig::load(self.config.dir())?;
+        self.rescan_with(config)
+    }
+
+    fn rescan_with(&mut self, config: BoardConfig) -> Result<Changes, BoardError> {
+        let new = Board::load_with(config)?;
+        let ids: BTreeSet<u64> = self.by_id.keys().chain(new.by_id.keys()).copied().collect();
+        let before: Vec<(u64, Option<Task>)> =
+            ids.iter().map(|&id| (id, self.task(id).cloned())).collect();
+        *self = new;
+        Ok(self.diff(before))
+    }
+
+    fn diff(&self, before: Vec<(u64, Option<Task>)>) -> Changes {
+        let mut changes = Changes::default();
+        for (id, old) in before {
+            match (old, self.task(id)) {
+                (None, Some(_)) => changes.added.push(id),
+                (Some(_), None) => changes.removed.push(id),
+                (Some(old), Some(new)) if old != *new => changes.changed.push(id),
+                _ => {}
             }
         }
-        match self.by_id.get(&task.id) {
-            Some(&other) if other < at => {}
-            _ => {
-                self.by_id.insert(task.id, at);
+        changes
+    }
+
+    /// The id the file `name` holds, shown or shadowed.
+    fn slot_id(&self, name: &str) -> Option<u64> {
+        match self.files.get(name)? {
+            Slot::Shown(id) => Some(*id),
+            Slot::Shadowed(t) => Some(t.id),
+            Slot::Broken(_) => None,
+        }
+    }
+
+    /// Forgets the file `name`; a duplicate it shadowed takes its id.
+    fn remove(&mut self, name: &str) {
+        match self.files.get(name) {
+            None => {}
+            Some(Slot::Shown(_)) => {
+                let Some(task) = self.take_shown(name) else {
+                    return;
+                };
+                if self.shadowed == 0 {
+                    return;
+                }
+                // The first by name of the files that also hold this id.
+                let heir = self
+                    .files
+                    .iter()
+                    .filter(|(_, s)| matches!(s, Slot::Shadowed(t) if t.id == task.id))
+                    .map(|(n, _)| n)
+                    .min()
+                    .cloned();
+                if let Some(heir) = heir
+                    && let Some(Slot::Shadowed(t)) = self.files.remove(&heir)
+                {
+                    self.shadowed -= 1;
+                    self.show(heir, *t);
+                }
+            }
+            Some(slot) => {
+                if matches!(slot, Slot::Shadowed(_)) {
+                    self.shadowed -= 1;
+                }
+                self.files.remove(name);
+                self.invalidate();
             }
         }
-        self.tasks.insert(at, task);
     }
 
-    /// Many tasks at once (in any order): sorted and indexed once.
-    pub(super) fn insert_all(&mut self, mut tasks: Vec<Task>) {
-        self.tasks.append(&mut tasks);
-        self.tasks.sort_by(|a, b| a.file_name().cmp(b.file_name()));
-        self.reindex();
-    }
-
-    pub(super) fn replace_at(&mut self, i: usize, task: Task) -> Task {
-        std::mem::replace(&mut self.tasks[i], task)
-    }
-
-    pub(super) fn problems_mut(&mut self) -> &mut Vec<Problem> {
-        &mut self.problems
-    }
-
-    fn reindex(&mut self) {
-        self.by_id.clear();
-        for (i, t) in self.tasks.iter().enumerate() {
-            self.by_id.entry(t.id).or_insert(i);
+    /// Takes the shown task of file `name` out of the board, promoting no one.
+    fn take_shown(&mut self, name: &str) -> Option<Task> {
+        let Some(Slot::Shown(id)) = self.files.remove(name) else {
+            return None;
+        };
+        self.invalidate();
+        let pos = self.by_id.remove(&id)?;
+        let task = self.tasks.remove(pos);
+        if pos < self.tasks.len() {
+            for i in self.by_id.values_mut() {
+                if *i > pos {
+                    *i -= 1;
+                }
+            }
         }
+        Some(task)
+    }
+
+    /// Records what the file `name` holds (`name` must not be known).
+    fn insert(&mut self, name: String, read: FileRead) {
+        match read {
+            FileRead::Missing => {}
+            FileRead::Broken(problem) => {
+                self.invalidate();
+                self.files.insert(name, Slot::Broken(problem));
+            }
+            FileRead::Task(task) => match self.by_id.get(&task.id).copied() {
+                Some(pos) if self.tasks[pos].file_name() < name.as_str() => {
+                    self.invalidate();
+                    self.shadowed += 1;
+                    self.files.insert(name, Slot::Shadowed(Box::new(task)));
+                }
+                Some(pos) => {
+                    // This file sorts first: it takes the id, the other is now the duplicate.
+                    let other = self.tasks[pos].file_name().to_owned();
+                    if let Some(old) = self.take_shown(&other) {
+                        self.shadowed += 1;
+                        self.files.insert(other, Slot::Shadowed(Box::new(old)));
+                    }
+                    self.show(name, task);
+                }
+                None => self.show(name, task),
+            },
+        }
+    }
+
+    fn show(&mut self, name: String, task: Task) {
+        self.invalidate();
+        // Loading inserts in name order: a push, without searching.
+        let pos = match self.tasks.last() {
+            Some(last) if last.file_name() >= name.as_str() => self
+                .tasks
+                .partition_point(|t| t.file_name() < name.as_str()),
+            _ => self.tasks.len(),
+        };
+        if pos < self.tasks.len() {
+            for i in self.by_id.values_mut() {
+                if *i >= pos {
+                    *i += 1;
+                }
+            }
+        }
+        self.by_id.insert(task.id, pos);
+        self.files.insert(name, Slot::Shown(task.id));
+        self.tasks.insert(pos, task);
+    }
+
+    /// Forgets the problems worked out; cycles are forgotten by [`Board::reload_paths`] only
+    /// when a dependency changed, as most edits (a claim, a move) leave the graph alone.
+    fn invalidate(&mut self) {
+        self.derived = OnceLock::new();
+    }
+
+    fn find_problems(&self) -> Vec<Problem> {
+        // By file name (then line), as a listing shows them; cycles after.
+        let mut problems: Vec<Problem> = Vec::new();
+        if self.files.len() > self.tasks.len() {
+            for slot in self.files.values() {
+                match slot {
+                    Slot::Broken(p) => problems.push(p.clone()),
+                    Slot::Shadowed(t) => {
+                        let first = self.task(t.id).map_or("", |f| f.file_name());
+                        problems.push(Problem::new(
+                            ProblemKind::DuplicateId,
+                            t.path.clone(),
+                            Some(2),
+                            format!(
+                                "duplicate id {} (also in `{first}`); this file is skipped",
+                                t.id
+                            ),
+                        ));
+                    }
+                    Slot::Shown(_) => {}
+                }
+            }
+        }
+        for t in &self.tasks {
+            problems.extend(super::ready::task_problems(self, t));
+        }
+        problems.sort_by(|a, b| (a.path.file_name(), a.line).cmp(&(b.path.file_name(), b.line)));
+        for cycle in self.cycles() {
+            let Some(first) = cycle.first().and_then(|id| self.task(*id)) else {
+                continue;
+            };
+            problems.push(Problem::new(
+                ProblemKind::DependencyCycle,
+                first.path.clone(),
+                first.lines.depends_on(),
+                format!(
+                    "dependency cycle: {}; none of these tasks can become ready",
+                    super::problem::cycle_text(cycle)
+                ),
+            ));
+        }
+        problems
     }
 }
 
-/// The `*.md` files of the task folder, sorted by name (a missing folder is an empty board).
-pub(crate) fn task_file_names(tasks_dir: &Path) -> Result<Vec<String>, BoardError> {
+/// The task file name of `path` when it is directly in `tasks_dir` and named like a task file.
+fn task_name_in(tasks_dir: &Path, path: &Path) -> Option<String> {
+    let parent = path.parent()?;
+    // A watcher may report the folder by another spelling (a symlink on the way).
+    if parent != tasks_dir
+        && std::fs::canonicalize(parent).ok()? != std::fs::canonicalize(tasks_dir).ok()?
+    {
+        return None;
+    }
+    let name = path.file_name()?.to_str()?;
+    is_task_name(name).then(|| name.to_owned())
+}
+
+fn is_task_name(name: &str) -> bool {
+    name.ends_with(".md") && !name.starts_with('.')
+}
+
+/// The task folder's entries as listed: `*.md` names (in order) with what each is when that is
+/// known without opening it, and batty's temp files.
+pub(crate) struct Listing {
+    pub entries: Vec<(String, Option<FileType>)>,
+    pub temps: Vec<String>,
+}
+
+/// Lists the task folder (a missing folder is an empty board). Never opens an entry.
+pub(crate) fn list(tasks_dir: &Path) -> Result<Listing, BoardError> {
     let io = |source| BoardError::Io {
         path: tasks_dir.to_owned(),
         source,
     };
+    let mut listing = Listing {
+        entries: Vec::new(),
+        temps: Vec::new(),
+    };
     let entries = match std::fs::read_dir(tasks_dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
         Err(e) => return Err(io(e)),
     };
-    let mut names = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io)?;
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if name.ends_with(".md") && !name.starts_with('.') {
-            names.push(name);
+        if is_task_name(&name) {
+            listing.entries.push((name, entry.file_type().ok()));
+        } else if files::temp_writer(&name).is_some() {
+            listing.temps.push(name);
         }
     }
-    names.sort_unstable();
-    Ok(names)
+    listing.entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(listing)
 }
 
 /// Reads and parses the files, on a few threads when there are many.
-fn parse_files(dir: &Path, names: &[String]) -> Vec<Result<Task, Problem>> {
+fn read_files(dir: &Path, entries: &[(String, Option<FileType>)]) -> Vec<FileRead> {
     const PER_THREAD: usize = 256;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(names.len() / PER_THREAD)
+        .min(entries.len() / PER_THREAD)
         .max(1);
+    let read = |(name, ft): &(String, Option<FileType>)| read_file(&dir.join(name), *ft);
     if threads == 1 {
-        return names.iter().map(|n| read_task(&dir.join(n))).collect();
+        return entries.iter().map(read).collect();
     }
-    let chunk = names.len().div_ceil(threads);
+    let chunk = entries.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = names
+        let handles: Vec<_> = entries
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|n| read_task(&dir.join(n)))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
@@ -227,41 +549,359 @@ fn parse_files(dir: &Path, names: &[String]) -> Vec<Result<Task, Problem>> {
     })
 }
 
-/// Reads one task file for the board (no layout kept).
-pub(crate) fn read_task(path: &Path) -> Result<Task, Problem> {
-    read_task_with(path, false)
+/// Reads one task file for the board. `listed` is the entry's type from the folder listing,
+/// when known: anything but a regular file or a symlink is reported without being opened, and
+/// a symlink's target is looked at before it is opened.
+/// Reads one task file for [`Board::apply_reads`]: a task, a problem, or nothing there.
+pub fn read_one(path: &Path) -> FileRead {
+    read_file(path, None)
 }
 
-pub(crate) fn read_task_with(path: &Path, keep_source: bool) -> Result<Task, Problem> {
-    let problem = |line: Option<usize>, reason: String| Problem {
-        path: path.to_owned(),
-        line,
-        reason,
+pub(crate) fn read_file(path: &Path, listed: Option<FileType>) -> FileRead {
+    let broken =
+        |kind, line, reason: String| FileRead::Broken(Problem::new(kind, path, line, reason));
+    let listed = match listed {
+        Some(ft) => Some(ft),
+        None => match std::fs::symlink_metadata(path) {
+            Ok(m) => Some(m.file_type()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileRead::Missing,
+            Err(e) => return broken(ProblemKind::Unreadable, None, format!("cannot read: {e}")),
+        },
     };
-    let bytes = read_limited(path).map_err(|reason| problem(None, reason))?;
+    let not_a_file = |what: &str| {
+        broken(
+            ProblemKind::NotAFile,
+            None,
+            format!("{what} named like a task file, not a regular file; skipped"),
+        )
+    };
+    if let Some(what) = listed.and_then(files::kind_name) {
+        return not_a_file(what);
+    }
+    if listed.is_some_and(|ft| ft.is_symlink()) {
+        match std::fs::metadata(path) {
+            Ok(m) => {
+                if let Some(what) = files::kind_name(m.file_type()) {
+                    return not_a_file(what);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return broken(
+                    ProblemKind::Unreadable,
+                    None,
+                    "a symlink to nothing (its target is missing)".into(),
+                );
+            }
+            Err(e) => return broken(ProblemKind::Unreadable, None, format!("cannot read: {e}")),
+        }
+    }
+    match read_bytes(path) {
+        Ok(bytes) => match parse(path, bytes, false) {
+            Ok(task) => FileRead::Task(task),
+            Err(problem) => FileRead::Broken(problem),
+        },
+        Err(ReadError::Missing) => FileRead::Missing,
+        Err(ReadError::NotAFile(what)) => not_a_file(what),
+        Err(e) => broken(ProblemKind::Unreadable, None, e.reason()),
+    }
+}
+
+/// The bytes of a regular file, opened without blocking and checked once open.
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let (file, meta) = files::open_regular(path)?;
+    if meta.len() > MAX_TASK_FILE {
+        return Err(ReadError::TooLarge);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    file.take(MAX_TASK_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_TASK_FILE {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// Parses a task file's bytes; with `keep_source` the layout is kept for a faithful rewrite.
+pub(crate) fn parse(path: &Path, bytes: Vec<u8>, keep_source: bool) -> Result<Task, Problem> {
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
             let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
-            return Err(problem(Some(line), "the file is not valid UTF-8".into()));
+            return Err(Problem::new(
+                ProblemKind::Unreadable,
+                path,
+                Some(line),
+                "the file is not valid UTF-8",
+            ));
         }
     };
-    Task::parse(path, &text, keep_source).map_err(|e| problem(Some(e.line), e.reason))
+    Task::parse(path, &text, keep_source)
+        .map_err(|e| Problem::new(ProblemKind::Unreadable, path, Some(e.line), e.reason))
 }
 
-fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut bytes = Vec::with_capacity(1024);
-    file.take(MAX_TASK_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > MAX_TASK_FILE {
-        return Err(format!(
-            "the file is larger than {} KiB; not read",
-            MAX_TASK_FILE / 1024
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::default_config_yml;
+
+    fn write_board(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.yml"), default_config_yml("t")).unwrap();
+        std::fs::create_dir(dir.path().join("tasks")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join("tasks").join(name), text).unwrap();
+        }
+        dir
     }
-    Ok(bytes)
+
+    fn task_text(id: u64, extra: &str) -> String {
+        format!("---\nid: {id}\ntitle: t{id}\nstatus: todo\n{extra}---\n")
+    }
+
+    fn ids(board: &Board) -> Vec<u64> {
+        board.tasks().iter().map(|t| t.id).collect()
+    }
+
+    fn kinds(board: &Board) -> Vec<(ProblemKind, String)> {
+        board
+            .problems()
+            .iter()
+            .map(|p| {
+                let name = p.path.file_name().unwrap().to_string_lossy().into_owned();
+                (p.kind, name)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn special_files_named_md_are_reported_and_not_opened() {
+        let dir = write_board(&[("001-a.md", &task_text(1, ""))]);
+        let tasks = dir.path().join("tasks");
+        let fifo = std::ffi::CString::new(tasks.join("002-fifo.md").to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let _sock = std::os::unix::net::UnixListener::bind(tasks.join("003-sock.md")).unwrap();
+        std::fs::create_dir(tasks.join("004-dir.md")).unwrap();
+        std::os::unix::fs::symlink(tasks.join("002-fifo.md"), tasks.join("005-link.md")).unwrap();
+        std::os::unix::fs::symlink("001-a.md", tasks.join("006-alias.md")).unwrap();
+        let board = Board::load(dir.path()).unwrap();
+        assert_eq!(ids(&board), [1]);
+        let found = kinds(&board);
+        let not_files: Vec<&str> = found
+            .iter()
+            .filter(|(k, _)| *k == ProblemKind::NotAFile)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        assert_eq!(
+            not_files,
+            ["002-fifo.md", "003-sock.md", "004-dir.md", "005-link.md"]
+        );
+        // The symlink to a task file is that task a second time: a duplicate, not a hang.
+        assert!(found.contains(&(ProblemKind::DuplicateId, "006-alias.md".into())));
+        let text = board.problems()[0].to_string();
+        assert!(
+            text.ends_with(
+                "002-fifo.md: a FIFO named like a task file, not a regular file; skipped"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reload_follows_adds_edits_renames_breakage_and_removal() {
+        let dir = write_board(&[
+            ("001-a.md", &task_text(1, "")),
+            ("002-b.md", &task_text(2, "")),
+        ]);
+        let tasks = dir.path().join("tasks");
+        let mut board = Board::load(dir.path()).unwrap();
+
+        std::fs::write(tasks.join("003-c.md"), task_text(3, "")).unwrap();
+        let c = board.reload_path(&tasks.join("003-c.md")).unwrap();
+        assert_eq!((c.added, ids(&board)), (vec![3], vec![1, 2, 3]));
+
+        std::fs::write(tasks.join("002-b.md"), task_text(2, "priority: high\n")).unwrap();
+        let c = board.reload_path(&tasks.join("002-b.md")).unwrap();
+        assert_eq!(c.changed, [2]);
+        assert_eq!(board.task(2).unwrap().priority, "high");
+
+        // A rename arrives as its two names; together they are one change of #1.
+        std::fs::rename(tasks.join("001-a.md"), tasks.join("001-z.md")).unwrap();
+        let c = board
+            .reload_paths([
+                tasks.join("001-a.md").as_path(),
+                tasks.join("001-z.md").as_path(),
+            ])
+            .unwrap();
+        assert_eq!(
+            (c.changed.clone(), c.added.len(), c.removed.len()),
+            (vec![1], 0, 0)
+        );
+        assert_eq!(board.task(1).unwrap().file_name(), "001-z.md");
+
+        std::fs::write(tasks.join("003-c.md"), "---\nid: [\n---\n").unwrap();
+        let c = board.reload_path(&tasks.join("003-c.md")).unwrap();
+        assert_eq!(c.removed, [3]);
+        assert_eq!(
+            kinds(&board),
+            [(ProblemKind::Unreadable, "003-c.md".into())]
+        );
+
+        std::fs::remove_file(tasks.join("003-c.md")).unwrap();
+        let c = board.reload_path(&tasks.join("003-c.md")).unwrap();
+        assert!(c.is_empty() && board.problems().is_empty(), "{c:?}");
+
+        // Temp files, hidden files and other folders are not task files.
+        std::fs::write(tasks.join(".002-b.md.1.0.tmp"), task_text(9, "")).unwrap();
+        assert!(
+            board
+                .reload_path(&tasks.join(".002-b.md.1.0.tmp"))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            board
+                .reload_path(&dir.path().join("002-b.md"))
+                .unwrap()
+                .is_empty()
+        );
+
+        // The index agrees with a fresh load.
+        let fresh = Board::load(dir.path()).unwrap();
+        assert_eq!(board.tasks(), fresh.tasks());
+        assert_eq!(board.problems(), fresh.problems());
+    }
+
+    #[test]
+    fn cycles_follow_dependency_edits() {
+        let dir = write_board(&[
+            ("001-a.md", &task_text(1, "depends_on:\n    - 2\n")),
+            ("002-b.md", &task_text(2, "")),
+        ]);
+        let b = dir.path().join("tasks/002-b.md");
+        let mut board = Board::load(dir.path()).unwrap();
+        assert!(board.cycles().is_empty());
+        std::fs::write(&b, task_text(2, "priority: high\n")).unwrap();
+        board.reload_path(&b).unwrap();
+        assert!(board.cycles().is_empty());
+        std::fs::write(&b, task_text(2, "depends_on:\n    - 1\n")).unwrap();
+        board.reload_path(&b).unwrap();
+        assert_eq!(board.cycles(), [vec![1, 2]]);
+        assert_eq!(board.problems()[0].kind, ProblemKind::DependencyCycle);
+        std::fs::remove_file(&b).unwrap();
+        board.reload_path(&b).unwrap();
+        assert!(board.cycles().is_empty());
+        assert_eq!(board.problems()[0].kind, ProblemKind::MissingDependency);
+    }
+
+    #[test]
+    fn duplicates_hand_their_id_on_when_the_first_goes() {
+        let dir = write_board(&[
+            ("001-a.md", &task_text(1, "")),
+            ("005-dup.md", &task_text(1, "priority: low\n")),
+        ]);
+        let tasks = dir.path().join("tasks");
+        let mut board = Board::load(dir.path()).unwrap();
+        assert_eq!(
+            kinds(&board),
+            [(ProblemKind::DuplicateId, "005-dup.md".into())]
+        );
+
+        // A file sorting before both takes the id.
+        std::fs::write(tasks.join("000-first.md"), task_text(1, "priority: high\n")).unwrap();
+        let c = board.reload_path(&tasks.join("000-first.md")).unwrap();
+        assert_eq!(c.changed, [1]);
+        assert_eq!(board.task(1).unwrap().file_name(), "000-first.md");
+        assert_eq!(board.problems().len(), 2);
+
+        std::fs::remove_file(tasks.join("000-first.md")).unwrap();
+        std::fs::remove_file(tasks.join("001-a.md")).unwrap();
+        let c = board
+            .reload_paths([
+                tasks.join("000-first.md").as_path(),
+                tasks.join("001-a.md").as_path(),
+            ])
+            .unwrap();
+        assert_eq!(c.changed, [1]);
+        assert_eq!(board.task(1).unwrap().file_name(), "005-dup.md");
+        assert!(board.problems().is_empty());
+        let fresh = Board::load(dir.path()).unwrap();
+        assert_eq!(board.tasks(), fresh.tasks());
+    }
+
+    #[test]
+    fn config_changes_and_rescans() {
+        let dir = write_board(&[(
+            "001-a.md",
+            &task_text(1, "status: nonsense\n").replace("status: todo\n", ""),
+        )]);
+        let mut board = Board::load(dir.path()).unwrap();
+        assert_eq!(
+            kinds(&board),
+            [(ProblemKind::UnknownStatus, "001-a.md".into())]
+        );
+        let config = dir.path().join("config.yml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace(
+                "    - name: todo\n",
+                "    - name: todo\n    - name: nonsense\n",
+            ),
+        )
+        .unwrap();
+        let c = board.reload_path(&config).unwrap();
+        assert!(c.config);
+        assert!(board.problems().is_empty(), "{:?}", board.problems());
+
+        std::fs::write(dir.path().join("tasks/002-b.md"), task_text(2, "")).unwrap();
+        std::fs::remove_file(dir.path().join("tasks/001-a.md")).unwrap();
+        let c = board.rescan().unwrap();
+        assert_eq!((c.added, c.removed), (vec![2], vec![1]));
+    }
+
+    #[test]
+    fn boards_in_memory() {
+        let config = BoardConfig::parse(Path::new("/b"), &default_config_yml("m")).unwrap();
+        let mut dep = Task::new(2, "Second", "todo");
+        dep.depends_on = vec![1, 9];
+        let board = Board::from_tasks(config, [Task::new(1, "First", "done"), dep]);
+        assert_eq!(ids(&board), [1, 2]);
+        assert_eq!(
+            board.task(2).unwrap().path(),
+            Path::new("/b/tasks/002-second.md")
+        );
+        assert_eq!(
+            kinds(&board),
+            [(ProblemKind::MissingDependency, "002-second.md".into())]
+        );
+        // The ready set comes from memory (these files do not exist): #2 waits for the missing
+        // #9, and a third task that needs only the done #1 is ready.
+        let statuses = ["todo".to_owned()];
+        let now = crate::board::parse_timestamp("2026-01-01T00:00:00Z").unwrap();
+        assert!(board.ready(&statuses, &now).is_empty());
+        let mut third = Task::new(3, "Third", "todo");
+        third.depends_on = vec![1];
+        let tasks: Vec<Task> = board.tasks().iter().cloned().chain([third]).collect();
+        let board = Board::from_tasks(board.config().clone(), tasks);
+        let ready: Vec<u64> = board.ready(&statuses, &now).iter().map(|t| t.id).collect();
+        assert_eq!(ready, [3]);
+    }
+
+    #[test]
+    fn leftover_temps_are_seen_by_the_load() {
+        let dir = write_board(&[("001-a.md", &task_text(1, ""))]);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let tmp = dir.path().join(format!("tasks/.001-a.md.{gone}.3.tmp"));
+        std::fs::write(&tmp, "half").unwrap();
+        let mut board = Board::load(dir.path()).unwrap();
+        assert!(board.problems().is_empty());
+        assert_eq!(board.remove_leftover_temps(), std::slice::from_ref(&tmp));
+        assert!(!tmp.exists());
+    }
 }

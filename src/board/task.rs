@@ -38,6 +38,31 @@ pub struct Task {
     pub(crate) path: PathBuf,
     /// How the file was written: set when read for a rewrite, so untouched keys keep their text.
     pub(crate) source: Option<Source>,
+    /// Where some keys are in the file, for problems found after parsing.
+    pub(crate) lines: KeyLines,
+}
+
+/// File lines (1-based, 0 = unknown) of the keys board problems point at. Positions never make
+/// two tasks differ: equality is about what a task says, not where it says it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyLines {
+    pub status: u32,
+    pub depends_on: u32,
+}
+
+impl PartialEq for KeyLines {
+    fn eq(&self, _: &KeyLines) -> bool {
+        true
+    }
+}
+
+impl KeyLines {
+    pub fn status(&self) -> Option<usize> {
+        (self.status > 0).then_some(self.status as usize)
+    }
+    pub fn depends_on(&self) -> Option<usize> {
+        (self.depends_on > 0).then_some(self.depends_on as usize)
+    }
 }
 
 /// The on-disk form of a task read for rewriting.
@@ -134,7 +159,14 @@ impl Task {
             extra_keys: Vec::new(),
             path: PathBuf::new(),
             source: None,
+            lines: KeyLines::default(),
         }
+    }
+
+    /// A task with the required fields, for boards built in memory ([`super::Board::from_tasks`]
+    /// gives it its file name on that board).
+    pub fn new(id: u64, title: impl Into<String>, status: impl Into<String>) -> Task {
+        Task::blank(id, title.into(), status.into(), String::new())
     }
 
     /// Parses a task file's text. With `keep_source` the layout is kept for a faithful rewrite.
@@ -229,6 +261,17 @@ impl Task {
             .collect();
         task.body = split.body.to_owned();
         task.path = path.to_owned();
+        let key_line = |key: &str| {
+            if raw.keys.iter().any(|k| k == key) {
+                frontmatter::line_of_key(split.front, key) as u32
+            } else {
+                0
+            }
+        };
+        task.lines = KeyLines {
+            status: key_line("status"),
+            depends_on: key_line("depends_on"),
+        };
         if keep_source {
             task.source = Some(Source {
                 layout: frontmatter::layout(split.front, &raw.keys),

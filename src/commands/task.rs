@@ -1,12 +1,14 @@
 //! `batty task`: read and change the tasks on a board.
 
+use std::borrow::Cow;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Context;
 
 use crate::board::{self, Board, NewTask, Task, TaskJson};
 use crate::error::{user, user_hint};
+use crate::text::{escape_control, one_line};
 
 /// Read and change the tasks on a board.
 ///
@@ -205,58 +207,26 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let dir = board_dir(args.phase.as_deref(), args.board)?;
     let now = board::now();
     match *command {
-        TaskCommand::Add(a) => {
-            let due = a.due.as_deref().map(parse_due).transpose()?;
-            let task = board::create(
-                &dir,
-                NewTask {
-                    title: a.title,
-                    status: a.status,
-                    priority: a.priority,
-                    class: a.class,
-                    assignee: a.assignee,
-                    tags: a.tags,
-                    due,
-                    parent: a.parent,
-                    depends_on: a.depends_on,
-                    body: a.body.unwrap_or_default(),
-                    ..NewTask::default()
-                },
-                now,
-            )?;
+        TaskCommand::Add(a) => add(&dir, a, now),
+        TaskCommand::List(a) => list(&dir, a),
+        TaskCommand::Show(a) => show(&dir, a),
+        TaskCommand::Move(a) => {
+            let mut before = String::new();
+            let task = board::update(&dir, a.id, now, |t, config| {
+                before = t.status.clone();
+                if !config.has_status(&a.status) {
+                    return Err(unknown_status(config, &a.status));
+                }
+                t.status = a.status.clone();
+                Ok(())
+            })?;
             print_task(&task, a.json, || {
                 format!(
-                    "created #{} `{}`: {}",
+                    "moved #{}: {} -> {}",
                     task.id,
-                    task.file_name(),
-                    task.title
+                    one_line(&before),
+                    one_line(&task.status)
                 )
-            })
-        }
-        TaskCommand::List(a) => list(&dir, a),
-        TaskCommand::Show(a) => {
-            let board = Board::load(&dir)?;
-            let task = match board.task(a.id) {
-                Some(task) => task,
-                None => match board.problems().iter().find(|p| file_id(p) == Some(a.id)) {
-                    Some(problem) => return Err(board::BoardError::BadFile(problem.clone()).into()),
-                    None => return Err(board::BoardError::NotFound { id: a.id, dir }.into()),
-                },
-            };
-            let attempts = crate::record::show::for_task(&dir, a.id);
-            if a.json {
-                return print_json(&attempts.json(TaskJson::new(task)));
-            }
-            let mut out = std::io::stdout().lock();
-            write_details(&mut out, task)?;
-            attempts.write(&mut out)?;
-            Ok(())
-        }
-        TaskCommand::Move(a) => {
-            let before = status_of(&dir, a.id);
-            let task = board::move_to(&dir, a.id, &a.status, None, now)?;
-            print_task(&task, a.json, || {
-                format!("moved #{}: {} -> {}", task.id, before, task.status)
             })
         }
         TaskCommand::Edit(a) => edit(&dir, a, now),
@@ -269,13 +239,18 @@ pub fn run(args: Args) -> crate::error::Result<()> {
                 Ok(())
             })?;
             print_task(&task, a.json, || {
-                format!("#{} is {}: {}", task.id, task.status, task.title)
+                format!(
+                    "#{} is {}: {}",
+                    task.id,
+                    one_line(&task.status),
+                    title_line(&task)
+                )
             })
         }
         TaskCommand::Release(a) => {
             let task = board::release(&dir, a.id, a.reason.as_deref(), now)?;
             print_task(&task, a.json, || {
-                format!("released #{} (now {})", task.id, task.status)
+                format!("released #{} (now {})", task.id, one_line(&task.status))
             })
         }
         TaskCommand::Claim(a) => {
@@ -288,8 +263,49 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     }
 }
 
-fn list(dir: &std::path::Path, a: ListArgs) -> crate::error::Result<()> {
-    let board = Board::load(dir)?;
+fn add(dir: &Path, a: AddArgs, now: board::Timestamp) -> crate::error::Result<()> {
+    let due = a.due.as_deref().map(parse_due).transpose()?;
+    for tag in &a.tags {
+        one_line_arg("tag", tag)?;
+    }
+    if let Some(assignee) = &a.assignee {
+        one_line_arg("assignee", assignee)?;
+    }
+    let task = board::create(
+        dir,
+        NewTask {
+            title: a.title,
+            status: a.status,
+            priority: a.priority,
+            class: a.class,
+            assignee: a.assignee,
+            tags: a.tags,
+            due,
+            parent: a.parent,
+            depends_on: a.depends_on,
+            body: a.body.unwrap_or_default(),
+            ..NewTask::default()
+        },
+        now,
+    )?;
+    print_task(&task, a.json, || {
+        format!(
+            "created #{} `{}`: {}",
+            task.id,
+            one_line(task.file_name()),
+            title_line(&task)
+        )
+    })
+}
+
+fn list(dir: &Path, a: ListArgs) -> crate::error::Result<()> {
+    let mut board = Board::load(dir)?;
+    for removed in board.remove_leftover_temps() {
+        tracing::info!("removed a leftover temp file: {}", removed.display());
+    }
+    if let Some(bad) = a.status.iter().find(|s| !board.config().has_status(s)) {
+        return Err(unknown_status(board.config(), bad).into());
+    }
     report_problems(&board);
     let mut tasks: Vec<&Task> = if a.ready {
         let statuses = dispatch_statuses(dir)?;
@@ -311,101 +327,180 @@ fn list(dir: &std::path::Path, a: ListArgs) -> crate::error::Result<()> {
         writeln!(out, "no tasks")?;
         return Ok(());
     }
-    let width = |f: &dyn Fn(&Task) -> usize, min: usize| {
-        tasks.iter().map(|t| f(t)).max().unwrap_or(0).max(min)
-    };
-    let w_id = width(&|t| t.id.to_string().len() + 1, 2);
-    let w_status = width(&|t| t.status.len(), 6);
-    let w_priority = width(&|t| t.priority.len(), 8);
-    let w_claim = width(&|t| t.claimed_by.as_deref().map_or(1, str::len), 7);
+    struct Row<'a> {
+        id: String,
+        status: Cow<'a, str>,
+        priority: Cow<'a, str>,
+        claim: Cow<'a, str>,
+        title: String,
+    }
+    let rows: Vec<Row> = tasks
+        .iter()
+        .map(|t| {
+            let mut title = title_line(t);
+            if t.blocked {
+                title.push_str(" [blocked]");
+            }
+            Row {
+                id: format!("#{}", t.id),
+                status: one_line(&t.status),
+                priority: one_line(&t.priority),
+                claim: one_line(t.claimed_by.as_deref().unwrap_or("-")),
+                title,
+            }
+        })
+        .collect();
+    let width =
+        |f: &dyn Fn(&Row) -> usize, min: usize| rows.iter().map(f).max().unwrap_or(0).max(min);
+    let w_id = width(&|r| r.id.chars().count(), 2);
+    let w_status = width(&|r| r.status.chars().count(), 6);
+    let w_priority = width(&|r| r.priority.chars().count(), 8);
+    let w_claim = width(&|r| r.claim.chars().count(), 7);
     writeln!(
         out,
         "{:<w_id$}  {:<w_status$}  {:<w_priority$}  {:<w_claim$}  TITLE",
         "ID", "STATUS", "PRIORITY", "CLAIMED"
     )?;
-    for t in tasks {
-        let mut title = t.title.replace('\n', " ");
-        if t.blocked {
-            title.push_str(" [blocked]");
-        }
+    for r in rows {
         writeln!(
             out,
             "{:<w_id$}  {:<w_status$}  {:<w_priority$}  {:<w_claim$}  {}",
-            format!("#{}", t.id),
-            t.status,
-            t.priority,
-            t.claimed_by.as_deref().unwrap_or("-"),
-            title
+            r.id, r.status, r.priority, r.claim, r.title
         )?;
     }
     out.flush()?;
     Ok(())
 }
 
-fn edit(dir: &std::path::Path, a: EditArgs, now: board::Timestamp) -> crate::error::Result<()> {
+/// One task, read from its own file (and its dependencies', for whether it is ready).
+fn show(dir: &Path, a: IdArgs) -> crate::error::Result<()> {
+    let (config, task) = board::find_task(dir, a.id)?;
+    let attempts = crate::record::show::for_task(dir, a.id);
+    if a.json {
+        return print_json(&attempts.json(TaskJson::new(&task)));
+    }
+    let ready = if config.is_terminal(&task.status) {
+        None
+    } else {
+        let statuses = dispatch_statuses(dir)?;
+        Some(
+            board::readiness(&config, &task, &statuses, &board::now())
+                .map_or_else(|| "yes".to_owned(), |why| format!("no: {why}")),
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    write_details(&mut out, &task, ready)?;
+    attempts.write(&mut out)?;
+    Ok(())
+}
+
+fn edit(dir: &Path, a: EditArgs, now: board::Timestamp) -> crate::error::Result<()> {
+    let nothing = a.title.is_none()
+        && a.status.is_none()
+        && a.priority.is_none()
+        && a.class.is_none()
+        && a.assignee.is_none()
+        && a.add_tags.is_empty()
+        && a.remove_tags.is_empty()
+        && a.depends_on.is_none()
+        && a.body.is_none()
+        && a.due.is_none()
+        && a.block.is_none()
+        && !a.unblock;
+    if nothing {
+        return Err(user_hint(
+            format!("nothing to change for #{}", a.id),
+            "give a field to change, e.g. `--priority high` (see `batty task edit --help`)",
+        ));
+    }
     let due = match a.due.as_deref() {
         Some("") => Some(None),
         Some(d) => Some(Some(parse_due(d)?)),
         None => None,
     };
-    let board_for_deps = match &a.depends_on {
-        Some(deps) if !deps.is_empty() => Some(Board::load(dir)?),
-        _ => None,
-    };
-    if let (Some(board), Some(deps)) = (&board_for_deps, &a.depends_on) {
-        for dep in deps {
-            if *dep == a.id || board.task(*dep).is_none() {
-                return Err(user(format!(
-                    "task #{dep} does not exist (or is #{} itself)",
-                    a.id
-                )));
-            }
-        }
+    for tag in &a.add_tags {
+        one_line_arg("tag", tag)?;
     }
+    if let Some(assignee) = &a.assignee {
+        one_line_arg("assignee", assignee)?;
+    }
+    let mut changed = false;
     let task = board::update(dir, a.id, now, |t, _| {
-        if let Some(title) = a.title {
-            t.title = title;
+        let before = t.clone();
+        if let Some(title) = &a.title {
+            t.title = title.clone();
         }
-        if let Some(status) = a.status {
-            t.status = status;
+        if let Some(status) = &a.status {
+            t.status = status.clone();
         }
-        if let Some(priority) = a.priority {
-            t.priority = priority;
+        if let Some(priority) = &a.priority {
+            t.priority = priority.clone();
         }
-        if let Some(class) = a.class {
-            t.class = Some(class).filter(|c| !c.is_empty());
+        if let Some(class) = &a.class {
+            t.class = Some(class.clone()).filter(|c| !c.is_empty());
         }
-        if let Some(assignee) = a.assignee {
-            t.assignee = Some(assignee).filter(|c| !c.is_empty());
+        if let Some(assignee) = &a.assignee {
+            t.assignee = Some(assignee.clone()).filter(|c| !c.is_empty());
         }
-        for tag in a.add_tags {
-            if !t.tags.contains(&tag) {
-                t.tags.push(tag);
+        for tag in &a.add_tags {
+            if !t.tags.contains(tag) {
+                t.tags.push(tag.clone());
             }
         }
         t.tags.retain(|tag| !a.remove_tags.contains(tag));
-        if let Some(deps) = a.depends_on {
-            t.depends_on = deps;
+        if let Some(deps) = &a.depends_on {
+            t.depends_on = deps.clone();
         }
-        if let Some(body) = a.body {
-            t.body = body;
+        if let Some(body) = &a.body {
+            t.body = body.clone();
         }
         if let Some(due) = due {
             t.due = due;
         }
-        if let Some(reason) = a.block {
+        if let Some(reason) = &a.block {
             t.blocked = true;
-            t.block_reason = Some(reason).filter(|r| !r.is_empty());
+            t.block_reason = Some(reason.clone()).filter(|r| !r.is_empty());
         }
         if a.unblock {
             t.blocked = false;
             t.block_reason = None;
         }
+        changed = *t != before;
         Ok(())
     })?;
     print_task(&task, a.json, || {
-        format!("updated #{}: {}", task.id, task.title)
+        if changed {
+            format!("updated #{}: {}", task.id, title_line(&task))
+        } else {
+            format!("#{} unchanged: it already has those values", task.id)
+        }
     })
+}
+
+fn unknown_status(config: &board::BoardConfig, status: &str) -> board::BoardError {
+    board::BoardError::Unknown {
+        what: "status",
+        value: status.to_owned(),
+        allowed: config.status_names().collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// Refuses a control character (a line break, an escape) in a one-line field given on the
+/// command line.
+fn one_line_arg(what: &str, value: &str) -> crate::error::Result<()> {
+    if value.chars().any(char::is_control) {
+        return Err(user(format!(
+            "the {what} `{}` has a control character; it must be one line of text",
+            one_line(value)
+        )));
+    }
+    Ok(())
+}
+
+/// A title for one line of output: line breaks of a multi-line title become spaces, and
+/// control characters are escaped.
+fn title_line(task: &Task) -> String {
+    one_line(&task.title.replace('\n', " ")).into_owned()
 }
 
 /// The board folder from the flags, `BATTY_BOARD`, the worktree we are in, or the only board.
@@ -448,7 +543,7 @@ fn board_dir(phase: Option<&str>, board: Option<PathBuf>) -> crate::error::Resul
 }
 
 /// `supervisor.dispatch_statuses` from `.batty/config.yml` of the board's project.
-fn dispatch_statuses(board_dir: &std::path::Path) -> crate::error::Result<Vec<String>> {
+fn dispatch_statuses(board_dir: &Path) -> crate::error::Result<Vec<String>> {
     let start = board_dir
         .canonicalize()
         .unwrap_or_else(|_| board_dir.to_owned());
@@ -459,37 +554,21 @@ fn dispatch_statuses(board_dir: &std::path::Path) -> crate::error::Result<Vec<St
     Ok(config.supervisor.dispatch_statuses)
 }
 
+/// Board problems on stderr, one line each (the list is still printed on stdout).
 fn report_problems(board: &Board) {
     let mut err = std::io::stderr().lock();
     for problem in board.problems() {
         let _ = writeln!(err, "warning: {problem}");
     }
-    for cycle in board.cycles() {
-        let ids: Vec<String> = cycle
-            .iter()
-            .chain(cycle.first())
-            .map(|id| format!("#{id}"))
-            .collect();
-        let _ = writeln!(err, "warning: dependency cycle: {}", ids.join(" -> "));
-    }
-}
-
-fn file_id(problem: &board::Problem) -> Option<u64> {
-    let name = problem.path.file_name()?.to_str()?;
-    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-fn status_of(dir: &std::path::Path, id: u64) -> String {
-    Board::load(dir)
-        .ok()
-        .and_then(|b| b.task(id).map(|t| t.status.clone()))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn parse_due(text: &str) -> crate::error::Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| user(format!("invalid due date `{text}`: use YYYY-MM-DD")))
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        user(format!(
+            "invalid due date `{}`: use YYYY-MM-DD",
+            one_line(text)
+        ))
+    })
 }
 
 fn append_note(body: &mut String, note: &str) {
@@ -519,7 +598,7 @@ fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
     Ok(())
 }
 
-fn write_details(out: &mut impl Write, t: &Task) -> std::io::Result<()> {
+fn write_details(out: &mut impl Write, t: &Task, ready: Option<String>) -> std::io::Result<()> {
     let time = |ts: &Option<board::Timestamp>| ts.as_ref().map(board::format_rfc3339_nano);
     let ids = |ids: &[u64]| {
         ids.iter()
@@ -527,8 +606,8 @@ fn write_details(out: &mut impl Write, t: &Task) -> std::io::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    writeln!(out, "#{} {}", t.id, t.title)?;
-    let rows: [(&str, Option<String>); 15] = [
+    writeln!(out, "#{} {}", t.id, title_line(t))?;
+    let rows: [(&str, Option<String>); 16] = [
         ("status", Some(t.status.clone())),
         (
             "priority",
@@ -553,17 +632,19 @@ fn write_details(out: &mut impl Write, t: &Task) -> std::io::Result<()> {
         ("claimed at", time(&t.claimed_at)),
         ("created", time(&t.created)),
         ("updated", time(&t.updated)),
+        ("ready", ready),
         ("file", Some(t.path().display().to_string())),
     ];
     for (name, value) in rows {
         if let Some(value) = value {
-            writeln!(out, "  {name:<11} {value}")?;
+            writeln!(out, "  {name:<11} {}", one_line(&value))?;
         }
     }
     if !t.body.is_empty() {
         writeln!(out)?;
-        write!(out, "{}", t.body)?;
-        if !t.body.ends_with('\n') {
+        let body = escape_control(&t.body);
+        write!(out, "{body}")?;
+        if !body.ends_with('\n') {
             writeln!(out)?;
         }
     }

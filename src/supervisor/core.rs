@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::agent::Adapter;
-use crate::board::index::Change;
 use crate::board::{Board, Timestamp};
 use crate::status::AgentState;
 
@@ -164,22 +163,8 @@ impl Core {
                 self.board = board;
                 self.board_changed(now);
             }
-            Event::TaskChanged(task) => {
-                if self.board.upsert(task) == Change::Rescan {
-                    self.out.push(Effect::Rescan);
-                }
-                self.board_changed(now);
-            }
-            Event::TaskUnreadable(problem) => {
-                if self.board.set_problem(problem) == Change::Rescan {
-                    self.out.push(Effect::Rescan);
-                }
-                self.board_changed(now);
-            }
-            Event::TaskRemoved { path } => {
-                if self.board.remove_path(&path) == Change::Rescan {
-                    self.out.push(Effect::Rescan);
-                }
+            Event::TaskFiles(reads) => {
+                self.board.apply_reads(reads);
                 self.board_changed(now);
             }
             Event::Claimed {
@@ -424,15 +409,16 @@ impl Core {
                 continue;
             };
             match (seen, &a.life) {
-                (Some(p), Life::Alive { pane, pid }) if !p.dead => {
-                    if *pane != p.pane || (p.pid.is_some() && *pid != p.pid) {
-                        // A new process in a (maybe new) pane that we did not start:
-                        // `batty work` repaired the window.
-                        let old = pid.unwrap_or(0);
-                        self.on_exited(now, &name, old, None);
-                        self.agent_started(now, &name, p.pane.clone(), p.pid);
-                    }
+                (Some(p), Life::Alive { pane, pid })
+                    if !p.dead && (*pane != p.pane || (p.pid.is_some() && *pid != p.pid)) =>
+                {
+                    // A new process in a (maybe new) pane that we did not start: `batty
+                    // work` repaired the window.
+                    let old = pid.unwrap_or(0);
+                    self.on_exited(now, &name, old, None);
+                    self.agent_started(now, &name, p.pane.clone(), p.pid);
                 }
+                (Some(p), Life::Alive { .. }) if !p.dead => {}
                 (Some(p), Life::Alive { pid, .. }) => {
                     let pid = pid.or(p.pid).unwrap_or(0);
                     self.on_exited(now, &name, pid, p.exit_status);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::agent::Screen;
-use crate::board::{Board, Task};
+use crate::board::{Board, FileRead, Task};
 use crate::watch::ReportedState;
 
 /// Time since the supervisor started. The core never reads a clock: every event comes with
@@ -128,12 +128,8 @@ pub enum Event {
     },
     /// The whole board was read again.
     Board(Board),
-    /// One task file was read again (added or changed).
-    TaskChanged(Task),
-    /// A task file went away.
-    TaskRemoved { path: PathBuf },
-    /// A task file cannot be read any more (it is reported, its task leaves the board).
-    TaskUnreadable(crate::board::Problem),
+    /// Task files read again: each is a task, a problem, or gone.
+    TaskFiles(Vec<(PathBuf, FileRead)>),
     /// The result of [`Effect::Claim`].
     Claimed {
         agent: String,
@@ -242,8 +238,7 @@ pub enum Effect {
     /// Keep whatever the agent's branch holds that did not land under the ref `name`, so a
     /// task given to a person keeps its commits (the branch itself is not moved).
     KeepRef { agent: String, name: String },
-    /// Read the whole board again (two files claim one id).
-    Rescan,
+
     /// Restart the agent in its window (same worktree, branch, environment), its output
     /// piped again; answer with [`Event::Respawned`].
     Respawn { agent: String },

@@ -136,7 +136,7 @@ impl Core {
         let Some(q) = &mut a.question else {
             return;
         };
-        if q.verifying || !q.answer.as_ref().is_some_and(|(_, due)| now >= *due) {
+        if q.verifying || q.answer.as_ref().is_none_or(|(_, due)| now < *due) {
             return;
         }
         q.verifying = true;

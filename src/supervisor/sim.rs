@@ -13,7 +13,7 @@ use proptest::prelude::RngExt as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
 use crate::agent::{Composer, Screen};
-use crate::board::{Board, BoardConfig, Task, Timestamp};
+use crate::board::{Board, BoardConfig, FileRead, Task, Timestamp};
 
 use super::agent::Life;
 use super::core::{Core, MergeState};
@@ -216,7 +216,7 @@ impl World {
     }
 
     fn board(&self) -> Board {
-        Board::from_parts(self.config.clone(), self.tasks.values().cloned().collect())
+        Board::from_tasks(self.config.clone(), self.tasks.values().cloned())
     }
 
     fn specs(&self) -> Vec<AgentSpec> {
@@ -272,7 +272,10 @@ impl World {
 
     fn task_changed(&mut self, id: u64, delay: u64) {
         if let Some(t) = self.tasks.get(&id).cloned() {
-            self.send(delay, Event::TaskChanged(t));
+            self.send(
+                delay,
+                Event::TaskFiles(vec![(t.path.clone(), FileRead::Task(t))]),
+            );
         }
     }
 
@@ -491,10 +494,6 @@ impl World {
                 self.send(5, Event::Panes(panes));
             }
             Effect::Record(r) => self.record.push(r),
-            Effect::Rescan => {
-                let b = self.board();
-                self.send(5, Event::Board(b));
-            }
             Effect::Finish => self.finished = true,
             Effect::Flag { .. } | Effect::Unflag { .. } | Effect::KeepRef { .. } => {}
             Effect::Log { .. } => {}
@@ -824,10 +823,10 @@ fn parse_task(text: &str) -> Option<u64> {
 fn check_state(core: &Core) {
     let mut holders: BTreeMap<u64, &str> = BTreeMap::new();
     for a in core.agents.values() {
-        if let Some(task) = a.task() {
-            if let Some(other) = holders.insert(task, a.name()) {
-                panic!("task #{task} held by {other} and {}", a.name());
-            }
+        if let Some(task) = a.task()
+            && let Some(other) = holders.insert(task, a.name())
+        {
+            panic!("task #{task} held by {other} and {}", a.name());
         }
     }
     for (id, log) in &core.tasks {
@@ -965,10 +964,18 @@ fn run(seed: u64, trace: bool) {
             world.now = world.now.max(f.at);
             // A file event makes the driver read the file as it is now.
             match f.event {
-                Event::TaskChanged(t) => match world.tasks.get(&t.id) {
-                    Some(now) => Some(Event::TaskChanged(now.clone())),
-                    None => Some(Event::TaskRemoved { path: t.path }),
-                },
+                Event::TaskFiles(reads) => Some(Event::TaskFiles(
+                    reads
+                        .into_iter()
+                        .map(|(path, read)| {
+                            let now = read
+                                .task()
+                                .and_then(|t| world.tasks.get(&t.id))
+                                .map_or(FileRead::Missing, |t| FileRead::Task(t.clone()));
+                            (path, now)
+                        })
+                        .collect(),
+                )),
                 e => Some(e),
             }
         } else if roll < 70 {
@@ -993,7 +1000,7 @@ fn run(seed: u64, trace: bool) {
             }
             world
                 .inflight
-                .retain(|f| matches!(f.event, Event::TaskChanged(_)));
+                .retain(|f| matches!(f.event, Event::TaskFiles(_)));
             core = world.start_core(&mut core_rng);
             None
         } else if roll < 85 && !world.calm {

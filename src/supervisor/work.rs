@@ -118,7 +118,9 @@ impl Core {
             .is_some_and(|a| matches!(a.step, Some(Step::Claiming { task: t, .. }) if t == task));
         match result {
             Ok(claimed) => {
-                self.board.upsert(claimed);
+                let path = claimed.path().to_owned();
+                self.board
+                    .apply_reads(vec![(path, crate::board::FileRead::Task(claimed))]);
                 let usable = ours && self.agents.get(agent).is_some_and(|a| a.alive());
                 if !usable {
                     // The agent died or the claim came too late: give it back.
@@ -1430,7 +1432,8 @@ impl Core {
             .agents
             .values()
             .all(|a| matches!(a.life, Life::Parked { .. }));
-        if !(known && idle && !held && !merging && !writes && self.open.is_empty()) {
+        let quiet = known && idle && !held && !merging && !writes && self.open.is_empty();
+        if !quiet {
             return;
         }
         let ready = !all_parked && !self.candidates(now).is_empty();

@@ -5,6 +5,7 @@ mod common;
 
 mod agent_status;
 mod board_concurrency;
+mod board_hostile;
 mod board_roundtrip;
 mod completions;
 mod config_cli;

@@ -50,14 +50,15 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// Files that differ between two snapshots (added, removed or changed), minus bookkeeping.
+/// Files that differ between two snapshots (added, removed or changed), minus bookkeeping
+/// (the activity log, the lock, the id index).
 fn changed(before: &BTreeMap<PathBuf, Vec<u8>>, after: &BTreeMap<PathBuf, Vec<u8>>) -> Vec<String> {
     let mut names: Vec<String> = before
         .keys()
         .chain(after.keys())
         .filter(|k| before.get(*k) != after.get(*k))
         .map(|k| k.display().to_string())
-        .filter(|k| k != "activity.jsonl" && k != ".lock")
+        .filter(|k| k != "activity.jsonl" && k != ".lock" && k != batty::board::INDEX_FILE)
         .collect();
     names.dedup();
     names

@@ -111,6 +111,8 @@ fn parallel_goes_down_for_idle_agents_and_up_again_with_the_same_names() {
     let sb = project("");
     sb.batty(["work", "v1", "-n", "3", "--agent", "shell"]).ok();
     let first = names(&state(&sb));
+    // No supervisor: the snapshot below is the only word on the agents.
+    sb.tmux(["respawn-pane", "-k", "-t", "=batty-v1:0", "sleep 600"]);
 
     // A busy agent is not taken away.
     std::fs::write(
@@ -127,8 +129,7 @@ fn parallel_goes_down_for_idle_agents_and_up_again_with_the_same_names() {
         first[2]
     ));
     assert_eq!(windows(&sb).len(), 4);
-    // This board is too bare for a supervisor to keep running: the bar says so rather than
-    // showing the hand-written snapshot.
+    // Its writer is not running: the bar says so rather than showing the snapshot.
     assert_eq!(
         sb.batty(["status", "v1", "--bar"]).ok().stdout,
         "v1: supervisor not running (batty work v1)\n"

@@ -105,13 +105,6 @@ pub fn run(d: &mut Driver<'_>, effect: Effect) {
             d.record.write(&line, facts);
         }
         Effect::Log { agent, text, bell } => d.log(agent.as_deref(), &text, bell),
-        Effect::Rescan => match board::Board::load(&d.core.board().dir().to_owned()) {
-            Ok(b) => d.queue.push_back(Event::Board(b)),
-            Err(err) => {
-                let text = format!("board not readable: {err}");
-                d.log(None, &text, false);
-            }
-        },
         Effect::Finish => finish(d),
     }
 }
@@ -139,7 +132,7 @@ fn claim(d: &mut Driver<'_>, agent: String, task: u64) {
     let statuses = d.core.settings().dispatch_statuses.clone();
     let result = board::claim(&dir, task, &agent, &statuses, board::now());
     if let Ok(t) = &result {
-        d.queue.push_back(Event::TaskChanged(t.clone()));
+        d.queue.push_back(as_written(t.clone()));
     }
     d.queue.push_back(Event::Claimed {
         agent,
@@ -358,11 +351,11 @@ fn escalate(d: &mut Driver<'_>, agent: &str, question: String) {
     let agent = agent.to_owned();
     std::thread::spawn(move || {
         let reply = run_escalation(&cmd, &cwd, &env, &question);
-        let _ = tx.send(Wake::Reply(Event::EscalationReply {
+        let _ = tx.send(Wake::Reply(Box::new(Event::EscalationReply {
             agent,
             question,
             reply,
-        }));
+        })));
     });
 }
 
@@ -525,7 +518,7 @@ fn board_write(d: &mut Driver<'_>, write: BoardWrite) {
         Ok(())
     });
     match result {
-        Ok(task) => d.queue.push_back(Event::TaskChanged(task)),
+        Ok(task) => d.queue.push_back(as_written(task)),
         // Gone from the board: nothing to write, nothing to retry.
         Err(BoardError::NotFound { .. }) => {}
         Err(err) => d.queue.push_back(Event::WriteFailed {
@@ -555,4 +548,10 @@ fn finish(d: &mut Driver<'_>) {
     );
     d.log(None, &line, false);
     d.summary = Some(summary);
+}
+
+/// A task as batty just wrote it, for the core's board.
+fn as_written(task: Task) -> Event {
+    let path = task.path().to_owned();
+    Event::TaskFiles(vec![(path, board::FileRead::Task(task))])
 }

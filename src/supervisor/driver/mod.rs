@@ -88,7 +88,7 @@ pub(super) enum Wake {
     /// An agent's pane process ended.
     Exited { agent: String, pid: u32 },
     /// `escalate_command` answered.
-    Reply(Event),
+    Reply(Box<Event>),
 }
 
 /// The driver's state: the core, and what it needs to reach tmux, git and the files.
@@ -129,8 +129,14 @@ pub fn supervise(
     let tmux = Tmux::from_config(&config.tmux);
     let _lock = take_lock(&project, &phase, &tmux)?;
     let board_dir = project.board_dir(&phase);
-    crate::board::clean_temp_files(&board_dir);
-    let board = Board::load(&board_dir)?;
+    let mut board = Board::load(&board_dir)?;
+    for removed in board.remove_leftover_temps() {
+        view.event(
+            None,
+            &format!("removed a leftover temp file: {}", removed.display()),
+            false,
+        );
+    }
     let exe = std::env::current_exe()
         .map_err(|source| SuperviseError::Io {
             path: PathBuf::from("batty"),
@@ -325,7 +331,7 @@ impl Driver<'_> {
                         self.agents.death_noticed(&self.tmux, &agent, self.core_view_pane(&agent));
                         self.queue.push_back(Event::Exited { agent, pid });
                     }
-                    Ok(Wake::Reply(event)) => self.queue.push_back(event),
+                    Ok(Wake::Reply(event)) => self.queue.push_back(*event),
                     Err(_) => {}
                 },
                 default(timeout) => batch_until = None,

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use notify::Watcher;
 
 use crate::board::Board;
-use crate::board::index::read_one;
 
 use super::super::event::Event;
 use super::{Driver, SuperviseError};
@@ -150,7 +149,7 @@ pub fn handle(d: &mut Driver<'_>, pending: Pending) {
     }
     let rescan = pending.board || (pending.safety && board_moved(d));
     if rescan {
-        match Board::load(&d.core.board().dir().to_owned()) {
+        match Board::load(d.core.board().dir()) {
             Ok(board) => d.queue.push_back(Event::Board(board)),
             Err(err) => {
                 // A passing fault (the folder being replaced, say): the next look tries again.
@@ -159,8 +158,16 @@ pub fn handle(d: &mut Driver<'_>, pending: Pending) {
             }
         }
     } else {
-        for path in pending.tasks {
-            d.queue.push_back(task_event(&path));
+        if !pending.tasks.is_empty() {
+            let reads = pending
+                .tasks
+                .into_iter()
+                .map(|p| {
+                    let read = crate::board::read_one(&p);
+                    (p, read)
+                })
+                .collect();
+            d.queue.push_back(Event::TaskFiles(reads));
         }
     }
     let names: Vec<String> = if pending.safety {
@@ -189,17 +196,6 @@ pub fn handle(d: &mut Driver<'_>, pending: Pending) {
             }
         }
         d.queue.push_back(Event::Panes(panes));
-    }
-}
-
-/// The event for one task file as it is now: changed, gone, or unreadable.
-pub fn task_event(path: &Path) -> Event {
-    match read_one(path) {
-        Ok(task) => Event::TaskChanged(task),
-        Err(_) if !path.exists() => Event::TaskRemoved {
-            path: path.to_owned(),
-        },
-        Err(problem) => Event::TaskUnreadable(problem),
     }
 }
 
