@@ -88,6 +88,9 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     match crate::session::tag::find(&tmux, &project, phase)? {
         Some(id) => {
             tmux.kill_session(&id)?;
+            // Its supervisor ends with the session; wait until it has, so nothing it writes
+            // on the way out lands after `stop` returned.
+            wait_supervisor_gone(&project.run_lock(phase));
             println!("stopped session `{name}`");
         }
         None => println!("no session `{name}` was running"),
@@ -157,4 +160,14 @@ fn release_claims(
         println!("released {} claim(s): {}", held.len(), ids.join(" "));
     }
     Ok(())
+}
+
+/// Waits (a few seconds at most) until no live supervisor holds the phase's lock.
+fn wait_supervisor_gone(lock: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut pause = std::time::Duration::from_millis(2);
+    while crate::session::lock::holder(lock).is_some() && std::time::Instant::now() < deadline {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
 }
