@@ -294,7 +294,7 @@ pub fn parse_fast(front: &str) -> Option<RawFront> {
                 if *indent.get_or_insert(depth) != depth {
                     return None;
                 }
-                items.push(fast_scalar(item.strip_prefix("- ")?)??);
+                items.push(fast_scalar(item.strip_prefix("- ")?.trim_start_matches(' '))??);
                 lines.next();
             }
             if items.is_empty() {
@@ -348,7 +348,7 @@ fn fast_scalar(v: &str) -> Option<Option<String>> {
         "" | "~" | "null" | "Null" | "NULL" => return Some(None),
         _ => {}
     }
-    if v.ends_with(' ') {
+    if v.starts_with(' ') || v.ends_with(' ') {
         return None;
     }
     if let Some(inner) = v.strip_prefix('"') {
