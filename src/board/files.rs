@@ -351,12 +351,19 @@ fn merge_into_newest(snap: &Snapshot, tmp: &Path, ours: &[u8]) {
     let Ok(older) = Snapshot::read(tmp) else {
         return;
     };
-    // Each level of merging may meet another save; a few levels are plenty in practice.
-    if MERGING.with(|m| m.get()) >= 4 {
+    // Each level of merging may meet another save, and each retry below is caused by one.
+    // Saves within microseconds of each other are rare; the bounds only stop a writer that
+    // never pauses from keeping batty here forever (and then the older save's changes are
+    // dropped, with a warning).
+    if MERGING.with(|m| m.get()) >= MERGE_LEVELS {
+        tracing::warn!(
+            "{}: saves kept landing while batty wrote it; the newest is kept",
+            snap.real.display()
+        );
         return;
     }
     MERGING.with(|m| m.set(m.get() + 1));
-    for _ in 0..8 {
+    for _ in 0..MERGE_LEVELS {
         let Ok(newer) = Snapshot::read(&snap.real) else {
             break;
         };
@@ -381,6 +388,9 @@ fn merge_into_newest(snap: &Snapshot, tmp: &Path, ours: &[u8]) {
     }
     MERGING.with(|m| m.set(m.get() - 1));
 }
+
+/// How many saves landing during one write are merged before the newest simply wins.
+const MERGE_LEVELS: u32 = 64;
 
 thread_local! {
     /// How deep put-backs are merging into one another.

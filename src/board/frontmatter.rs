@@ -176,7 +176,13 @@ pub fn parse_saphyr(front: &str) -> Result<RawFront, LineError> {
     if front.trim().is_empty() {
         return Ok(RawFront::default());
     }
-    let raw: Option<RawFront> = serde_saphyr::from_str(front).map_err(|e| {
+    // kanban-md reads YAML 1.2: `yes` is a word, and `.inf` under a key batty does not know
+    // must not make the whole task unreadable.
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        non_finite_float_policy: serde_saphyr::options::NonFiniteFloatPolicy::AsString,
+    };
+    let raw: Option<RawFront> = serde_saphyr::from_str_with_options(front, options).map_err(|e| {
         let (line, reason) = crate::config::yaml_error(&e);
         LineError {
             line: line.map_or(1, |l| l as usize + 1),
@@ -308,6 +314,7 @@ pub fn parse_fast(front: &str) -> Option<RawFront> {
         };
         if let Some(field) = Field::from_name(key) {
             let value = match (field.is_list(), value) {
+                (true, RawValue::Scalar(Some(s))) if resolves_to_non_string(&s) => return None,
                 (true, RawValue::Scalar(s)) => RawValue::List(s.into_iter().collect()),
                 (false, RawValue::List(_)) => return None,
                 (_, v) => v,
@@ -374,6 +381,22 @@ fn fast_scalar(v: &str) -> Option<Option<String>> {
         return None;
     }
     Some(Some(v.to_owned()))
+}
+
+/// A plain scalar a YAML reader may take for a bool or a number written some other way
+/// (`yes`, `01`, `1e3`, `.inf`). Read into a string they stay as written, but a list key
+/// given one bare scalar is read as any value, so the full parser decides what it becomes.
+fn resolves_to_non_string(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+    ) {
+        return true;
+    }
+    let canonical_int = v.bytes().all(|b| b.is_ascii_digit()) && (v == "0" || !v.starts_with('0'));
+    let numberish = v.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '.'));
+    numberish && !canonical_int
 }
 
 /// One top-level key of the front matter as written: comment and blank lines before it, and
@@ -535,7 +558,7 @@ mod tests {
                     proptest::collection::vec(
                         proptest::sample::select(vec![
                             "a", "1", " ", ":", ": ", "#", " #", "'", "''", "\"", "-", "- ", "[", "]",
-                            "~", "null", "yes", "\\", "é", "\t", "    - ", "\n    - ", "\n",
+                            "~", "null", "yes", "Off", "01", "1.5", ".inf", "\\", "é", "\t", "    - ", "\n    - ", "\n",
                         ]),
                         0..6,
                     ),
