@@ -182,13 +182,14 @@ pub fn parse_saphyr(front: &str) -> Result<RawFront, LineError> {
         strict_booleans: true,
         non_finite_float_policy: serde_saphyr::options::NonFiniteFloatPolicy::AsString,
     };
-    let raw: Option<RawFront> = serde_saphyr::from_str_with_options(front, options).map_err(|e| {
-        let (line, reason) = crate::config::yaml_error(&e);
-        LineError {
-            line: line.map_or(1, |l| l as usize + 1),
-            reason,
-        }
-    })?;
+    let raw: Option<RawFront> =
+        serde_saphyr::from_str_with_options(front, options).map_err(|e| {
+            let (line, reason) = crate::config::yaml_error(&e);
+            LineError {
+                line: line.map_or(1, |l| l as usize + 1),
+                reason,
+            }
+        })?;
     Ok(raw.unwrap_or_default())
 }
 
@@ -300,7 +301,9 @@ pub fn parse_fast(front: &str) -> Option<RawFront> {
                 if *indent.get_or_insert(depth) != depth {
                     return None;
                 }
-                items.push(fast_scalar(item.strip_prefix("- ")?.trim_start_matches(' '))??);
+                items.push(fast_scalar(
+                    item.strip_prefix("- ")?.trim_start_matches(' '),
+                )??);
                 lines.next();
             }
             if items.is_empty() {

@@ -219,6 +219,11 @@ mod tests {
                 .contains("attach with `tmux -S /tmp/s attach -t =batty-v1`")
         );
         drop(file);
+        // A process another test thread forks meanwhile shares the lock until it execs.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while holder(&path).is_some() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         assert_eq!(
             holder(&path),
             None,

@@ -12,8 +12,7 @@ use crate::watch::ReportedState;
 
 use super::core::{Core, History, MergeState, OpenAttempt, TaskLog};
 use super::event::{
-    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Record,
-    Time,
+    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Record, Time,
 };
 use super::settings::Settings;
 
@@ -70,7 +69,12 @@ impl Harness {
             .expect("the default board config parses");
         let board = Board::from_tasks(config, tasks);
         Harness {
-            core: Core::new(settings(exit_when_done), board, history, Timestamp::default()),
+            core: Core::new(
+                settings(exit_when_done),
+                board,
+                history,
+                Timestamp::default(),
+            ),
             now: Time::ZERO,
             pid: 100,
         }
@@ -312,7 +316,10 @@ fn the_echo_of_the_paste_does_not_confirm_it_its_text_waiting_gets_enter_again()
     // Now taken: the composer cleared after it showed our text.
     let fx = h.tick(ms(1400));
     h.screen(ms(1410), &fx, ready());
-    assert!(h.core.next_wake().is_some_and(|t| t > ms(6000)), "no delivery deadline left");
+    assert!(
+        h.core.next_wake().is_some_and(|t| t > ms(6000)),
+        "no delivery deadline left"
+    );
 }
 
 #[test]
@@ -430,7 +437,9 @@ fn a_rejected_merge_goes_back_to_its_agent_then_past_the_budget_to_a_person() {
                 matches!(review[..], [BoardWrite::Review { reason, .. }] if reason.starts_with("3 attempts failed") && reason.contains("refs/batty/t/rejected/1-3")),
                 "{review:?}"
             );
-            assert!(fx.iter().any(|e| matches!(e, Effect::KeepRef { name, .. } if name == "refs/batty/t/rejected/1-3")));
+            assert!(fx.iter().any(
+                |e| matches!(e, Effect::KeepRef { name, .. } if name == "refs/batty/t/rejected/1-3")
+            ));
         }
     }
     assert!(h.core.task_log(1).is_some_and(|l| l.in_review));
@@ -449,7 +458,10 @@ fn a_dead_agent_is_restarted_after_its_backoff_and_continues_its_task() {
     );
     assert_eq!(h.state(), AgentState::Dead);
     assert_eq!(ended(&fx), [Outcome::AgentDied]);
-    assert!(writes(&fx).is_empty(), "its claim stays: it continues the task");
+    assert!(
+        writes(&fx).is_empty(),
+        "its claim stays: it continues the task"
+    );
     // Nothing is typed into a dead pane.
     let fx = h.output(secs(2) + ms(10));
     assert!(fx.is_empty());
@@ -546,7 +558,11 @@ fn an_idle_agent_with_its_task_unfinished_is_reminded_only_after_settling() {
     h.output(secs(2));
     let fx = h.tick(secs(2) + ms(300));
     h.screen(secs(2) + ms(310), &fx, ready());
-    assert!(h.tick(secs(12)).iter().all(|e| !matches!(e, Effect::Deliver { .. })));
+    assert!(
+        h.tick(secs(12))
+            .iter()
+            .all(|e| !matches!(e, Effect::Deliver { .. }))
+    );
     let fx = h.tick(secs(2) + ms(310) + secs(10));
     assert!(
         fx.iter()
@@ -562,7 +578,11 @@ fn an_idle_agent_with_its_task_unfinished_is_reminded_only_after_settling() {
             note: None,
         },
     );
-    assert!(h.tick(secs(60)).iter().all(|e| !matches!(e, Effect::Deliver { .. })));
+    assert!(
+        h.tick(secs(60))
+            .iter()
+            .all(|e| !matches!(e, Effect::Deliver { .. }))
+    );
 }
 
 #[test]
@@ -571,12 +591,20 @@ fn a_routine_question_is_answered_after_the_grace_if_still_on_screen() {
     h.working_on(1);
     h.output(secs(2));
     let fx = h.tick(secs(2) + ms(300));
-    let fx = h.screen(secs(2) + ms(310), &fx, Screen::Question("Continue? [y/n]".into()));
+    let fx = h.screen(
+        secs(2) + ms(310),
+        &fx,
+        Screen::Question("Continue? [y/n]".into()),
+    );
     assert!(fx.iter().all(|e| !matches!(e, Effect::Answer { .. })));
     assert_eq!(h.state(), AgentState::Asking);
     // Due: the screen is read again first.
     let fx = h.tick(secs(2) + ms(810));
-    let fx = h.screen(secs(2) + ms(820), &fx, Screen::Question("Continue? [y/n]".into()));
+    let fx = h.screen(
+        secs(2) + ms(820),
+        &fx,
+        Screen::Question("Continue? [y/n]".into()),
+    );
     assert!(fx.contains(&Effect::Answer {
         agent: AGENT.into(),
         pane: "%1".into(),
@@ -713,7 +741,11 @@ fn a_board_write_that_fails_is_tried_again_with_backoff() {
             reason: "EACCES".into(),
         },
     );
-    assert!(h.tick(secs(1) + ms(400)).iter().all(|e| !matches!(e, Effect::Write(_))));
+    assert!(
+        h.tick(secs(1) + ms(400))
+            .iter()
+            .all(|e| !matches!(e, Effect::Write(_)))
+    );
     let fx = h.tick(secs(1) + ms(500));
     assert_eq!(writes(&fx), [&write]);
     h.at(
@@ -724,7 +756,11 @@ fn a_board_write_that_fails_is_tried_again_with_backoff() {
         },
     );
     // The second failure waits twice as long.
-    assert!(h.tick(secs(2) + ms(900)).iter().all(|e| !matches!(e, Effect::Write(_))));
+    assert!(
+        h.tick(secs(2) + ms(900))
+            .iter()
+            .all(|e| !matches!(e, Effect::Write(_)))
+    );
     assert_eq!(writes(&h.tick(secs(3))), [&write]);
 }
 
