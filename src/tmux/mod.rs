@@ -351,20 +351,16 @@ impl Tmux {
     }
 
     /// Types `text` into a pane literally (a paste, bracketed when the program asked for it);
-    /// nothing in it is read as a key name, option or command separator. No Enter.
+    /// nothing in it is read as a key name, option or command separator. No Enter. One
+    /// round trip: the buffer is loaded from our stdin and pasted in the same tmux call.
     pub fn paste_text(&self, pane_id: &str, text: &str) -> Result<(), TmuxError> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let buffer = format!(
-            "batty-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        self.run_cmd(
+        let buffer = buffer_name();
+        let pasted = self.run_cmd(
             self.cmd()
-                .args(["load-buffer", "-b", &buffer, "-"])
+                .args(["load-buffer", "-b", &buffer, "-", ";"])
+                .args(["paste-buffer", "-p", "-d", "-b", &buffer, "-t", pane_id])
                 .stdin(text.as_bytes()),
-        )?;
-        let pasted = self.run(["paste-buffer", "-p", "-d", "-b", &buffer, "-t", pane_id]);
+        );
         if pasted.is_err() {
             let _ = self.run(["delete-buffer", "-b", &buffer]);
         }
@@ -374,30 +370,17 @@ impl Tmux {
     /// [`Tmux::paste_text`] and Enter, but only into a pane whose program still runs, decided
     /// inside the server in the same command (`if-shell -F '#{pane_dead}'`): pasting into a
     /// pane whose program just exited crashed tmux 3.3a. Fails with [`TmuxError::PaneDead`]
-    /// when the pane's program has exited.
+    /// when the pane's program has exited. Two round trips: loading the buffer, the check and
+    /// the paste in one; Enter in a second, so the program has read the end of the paste
+    /// before the Enter arrives (an Enter in the same read is taken as part of the paste by
+    /// some agents).
     pub fn paste_line_if_alive(&self, pane_id: &str, text: &str) -> Result<(), TmuxError> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let buffer = format!(
-            "batty-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        self.run_cmd(
+        let buffer = buffer_name();
+        let out = self.run_cmd(
             self.cmd()
-                .args(["load-buffer", "-b", &buffer, "-"])
+                .args(paste_if_alive_args(&buffer, pane_id))
                 .stdin(text.as_bytes()),
-        )?;
-        let paste = format!("paste-buffer -p -d -b {buffer} -t {pane_id}");
-        let dead = format!("delete-buffer -b {buffer} ; display-message -p dead");
-        let out = self.run([
-            "if-shell",
-            "-F",
-            "-t",
-            pane_id,
-            "#{pane_dead}",
-            &dead,
-            &paste,
-        ]);
+        );
         match out {
             Ok(o) if o.trim() == "dead" => Err(TmuxError::PaneDead {
                 pane: pane_id.to_owned(),
@@ -569,6 +552,39 @@ fn push_setup(args: &mut Vec<String>, target: Option<&str>, setup: &WindowSetup)
     }
 }
 
+/// A paste buffer name no other paste of this process uses.
+fn buffer_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "batty-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `load-buffer` of stdin chained with the paste into `pane_id` if its program still runs,
+/// else the buffer's removal and `dead` printed.
+fn paste_if_alive_args(buffer: &str, pane_id: &str) -> Vec<String> {
+    let paste = format!("paste-buffer -p -d -b {buffer} -t {pane_id}");
+    let dead = format!("delete-buffer -b {buffer} ; display-message -p dead");
+    [
+        "load-buffer",
+        "-b",
+        buffer,
+        "-",
+        ";",
+        "if-shell",
+        "-F",
+        "-t",
+        pane_id,
+        "#{pane_dead}",
+        &dead,
+        &paste,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// `(major, minor)` from `tmux -V` output such as `tmux 3.3a` or `tmux next-3.4`.
 pub fn parse_version(text: &str) -> Option<(u32, u32)> {
     let start = text.find(|c: char| c.is_ascii_digit())?;
@@ -625,6 +641,28 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bare.command(), ["sh"]);
+    }
+
+    #[test]
+    fn paste_loads_checks_and_pastes_in_one_call() {
+        assert_eq!(
+            paste_if_alive_args("batty-1-2", "%7"),
+            [
+                "load-buffer",
+                "-b",
+                "batty-1-2",
+                "-",
+                ";",
+                "if-shell",
+                "-F",
+                "-t",
+                "%7",
+                "#{pane_dead}",
+                "delete-buffer -b batty-1-2 ; display-message -p dead",
+                "paste-buffer -p -d -b batty-1-2 -t %7",
+            ]
+        );
+        assert_ne!(buffer_name(), buffer_name());
     }
 
     #[test]

@@ -121,3 +121,63 @@ fn errors_are_classified_and_panes_listed() {
     );
     t.kill_session(&created.session_id).unwrap();
 }
+
+#[test]
+fn guarded_paste_delivers_a_line_and_refuses_a_dead_pane() {
+    let sb = Sandbox::new();
+    sb.start_tmux();
+    let t = tmux(&sb);
+    let out = sb.root.join("received");
+    let live = PaneSpec {
+        cwd: sb.root.clone(),
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("exec cat > {}", out.display()),
+        ],
+        ..Default::default()
+    };
+    let keep = WindowSetup {
+        remain_on_exit: true,
+        pipe_to: None,
+    };
+    let created = t.new_session("guarded", "w", &live, &keep).unwrap();
+    let hostile = "x ; kill-server ; #{pane_id} #(touch pwned) C-c Enter 'q' \"d\" \\";
+    t.paste_line_if_alive(&created.pane_id, hostile).unwrap();
+    t.paste_line_if_alive(&created.pane_id, "two\nlines")
+        .unwrap();
+    let got = wait_until("the pasted lines", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&out).ok()?;
+        text.ends_with("lines\n").then_some(text)
+    });
+    assert_eq!(got, format!("{hostile}\ntwo\nlines\n"));
+    assert!(!sb.root.join("pwned").exists());
+
+    let dying = PaneSpec {
+        cwd: sb.root.clone(),
+        argv: vec!["sh".into(), "-c".into(), "exit 0".into()],
+        ..Default::default()
+    };
+    let dead = t
+        .new_window(&created.session_id, 2, "dead", &dying, &keep)
+        .unwrap();
+    wait_until(
+        "the pane's program to exit",
+        Duration::from_secs(10),
+        || {
+            let panes = t.list_panes_session(&created.session_id).ok()?;
+            panes
+                .iter()
+                .any(|p| p.pane_id == dead.pane_id && p.dead)
+                .then_some(())
+        },
+    );
+    let err = t.paste_line_if_alive(&dead.pane_id, "lost").unwrap_err();
+    assert!(matches!(err, TmuxError::PaneDead { .. }), "{err}");
+    let err = t.paste_line_if_alive("%999", "nowhere").unwrap_err();
+    assert!(err.is_absent(), "{err}");
+    assert!(
+        !sb.tmux(["list-buffers"]).contains("batty-"),
+        "no buffer is left behind"
+    );
+}
