@@ -152,6 +152,9 @@ pub struct Agent {
     pub last_output: Option<Time>,
     /// Output arrived since the screen was last read.
     pub screen_stale: bool,
+    /// Its last output ended on its ready prompt ([`super::event::Event::Prompt`]): the
+    /// screen is worth reading as soon as it holds no task.
+    pub at_prompt: bool,
     /// A capture was asked for and its screen has not come back.
     pub capture_asked: Option<Time>,
     /// The number of the last capture asked for.
@@ -191,6 +194,7 @@ impl Agent {
             since: now,
             last_output: None,
             screen_stale: false,
+            at_prompt: false,
             capture_asked: None,
             capture_seq: 0,
             epoch_seq: 0,
@@ -252,6 +256,7 @@ impl Agent {
         // drawn its prompt before we looked).
         self.last_output = Some(now);
         self.screen_stale = true;
+        self.at_prompt = false;
         self.capture_asked = None;
         self.epoch_seq = self.capture_seq;
         self.report = None;
@@ -265,6 +270,7 @@ impl Agent {
     pub fn on_output(&mut self, now: Time) {
         self.last_output = Some(now);
         self.screen_stale = true;
+        self.at_prompt = false;
         self.report = None;
         self.suspect_until = None;
         if let Some(job) = &mut self.job {

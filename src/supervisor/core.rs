@@ -157,6 +157,7 @@ impl Core {
             Event::Panes(panes) => self.on_panes(now, &panes),
             Event::Exited { agent, pid } => self.on_exited(now, &agent, pid, None),
             Event::Output { agent } => self.on_output(now, &agent),
+            Event::Prompt { agent } => self.on_prompt(now, &agent),
             Event::Screen { agent, seq, screen } => self.on_screen(now, &agent, seq, screen),
             Event::Report { agent, state, note } => self.on_report(now, &agent, state, note),
             Event::Board(board) => {

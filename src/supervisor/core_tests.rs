@@ -797,3 +797,149 @@ fn a_config_edit_takes_effect() {
     h.output(ms(20));
     assert_eq!(h.core.next_wake(), Some(ms(20) + secs(2)));
 }
+
+#[test]
+fn a_prompt_shown_by_a_free_agent_is_read_at_once_not_after_the_silence() {
+    let mut h = Harness::new(vec![task(1, "todo"), task(2, "todo")]);
+    // Starting: its first prompt is looked at right away.
+    assert!(h.start_agent(ms(0)).is_empty());
+    h.output(ms(20));
+    let fx = h.at(
+        ms(20),
+        Event::Prompt {
+            agent: AGENT.into(),
+        },
+    );
+    assert!(matches!(&fx[..], [Effect::Capture { .. }]), "{fx:?}");
+    let fx = h.screen(ms(25), &fx, ready());
+    assert!(fx.contains(&Effect::Claim {
+        agent: AGENT.into(),
+        task: 1
+    }));
+    let mut claimed = h.board_task(1);
+    claimed.claimed_by = Some(AGENT.into());
+    claimed.status = "in-progress".into();
+    h.at(
+        ms(30),
+        Event::Claimed {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(claimed.clone()),
+        },
+    );
+    h.at(
+        ms(40),
+        Event::Prepared {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok("base".into()),
+        },
+    );
+    h.at(
+        ms(50),
+        Event::Delivered {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(()),
+        },
+    );
+    // Holding its task, a prompt waits for the silence like any output.
+    h.output(ms(60));
+    let fx = h.at(
+        ms(60),
+        Event::Prompt {
+            agent: AGENT.into(),
+        },
+    );
+    assert!(
+        fx.iter().all(|e| !matches!(e, Effect::Capture { .. })),
+        "{fx:?}"
+    );
+    // It goes on working (output with no prompt at its end). The task done on the board
+    // frees it: its prompt after that is read at once, and the next task follows without
+    // waiting out the silence.
+    h.output(ms(80));
+    let mut done = claimed;
+    done.status = "done".into();
+    h.file(ms(100), done);
+    h.output(ms(110));
+    let fx = h.at(
+        ms(110),
+        Event::Prompt {
+            agent: AGENT.into(),
+        },
+    );
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Capture { .. })),
+        "{fx:?}"
+    );
+    let fx = h.screen(ms(115), &fx, ready());
+    assert!(
+        fx.contains(&Effect::Claim {
+            agent: AGENT.into(),
+            task: 2
+        }),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_prompt_seen_before_the_board_says_done_is_read_when_the_task_ends() {
+    let mut h = Harness::new(vec![task(1, "todo"), task(2, "todo")]);
+    h.working_on(1);
+    // The agent marks its task done and shows its prompt; the prompt is read first.
+    h.output(ms(700));
+    let fx = h.at(
+        ms(700),
+        Event::Prompt {
+            agent: AGENT.into(),
+        },
+    );
+    assert!(
+        fx.iter().all(|e| !matches!(e, Effect::Capture { .. })),
+        "{fx:?}"
+    );
+    let mut done = h.board_task(1);
+    done.status = "done".into();
+    let fx = h.file(ms(705), done);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Capture { .. })),
+        "read at once, not after the silence: {fx:?}"
+    );
+    let fx = h.screen(ms(710), &fx, ready());
+    assert!(
+        fx.contains(&Effect::Claim {
+            agent: AGENT.into(),
+            task: 2
+        }),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn output_after_the_prompt_cancels_the_early_read() {
+    let mut h = Harness::new(vec![task(1, "todo"), task(2, "todo")]);
+    h.working_on(1);
+    h.output(ms(700));
+    h.at(
+        ms(700),
+        Event::Prompt {
+            agent: AGENT.into(),
+        },
+    );
+    // More output without a prompt at its end: the agent is not at its prompt any more.
+    h.output(ms(702));
+    let mut done = h.board_task(1);
+    done.status = "done".into();
+    let fx = h.file(ms(705), done);
+    assert!(
+        fx.iter().all(|e| !matches!(e, Effect::Capture { .. })),
+        "{fx:?}"
+    );
+    // The silence still brings the look.
+    let fx = h.tick(ms(1002));
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Capture { .. })),
+        "{fx:?}"
+    );
+}

@@ -113,6 +113,9 @@ pub enum Event {
     Exited { agent: String, pid: u32 },
     /// Bytes appeared in the agent's pty log.
     Output { agent: String },
+    /// The output just read (after an [`Event::Output`]) ends on a line the agent's adapter
+    /// reads as its ready prompt with nothing typed: worth a look at the screen now.
+    Prompt { agent: String },
     /// A screen the core asked for (`seq` from [`Effect::Capture`]), as the agent's adapter
     /// classified it.
     Screen {

@@ -384,6 +384,39 @@ impl Core {
         }
     }
 
+    /// The agent's output ended on its prompt. One holding no task and not known idle (it
+    /// finished its task, or is starting) has its screen read now instead of after the
+    /// silence: the screen still decides, the wait is what goes. One holding a task waits as
+    /// before, so that a prompt shown mid-task never hurries a reminder; its screen is read
+    /// at once when the task ends (often the prompt shows before the board says done).
+    /// One that reported idle needs no look.
+    pub(super) fn on_prompt(&mut self, now: Time, agent: &str) {
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        if !a.alive() {
+            return;
+        }
+        a.at_prompt = true;
+        self.look_if_at_prompt(now, agent);
+    }
+
+    /// Reads the screen of an agent whose output ended on its prompt, if it is free now.
+    pub(super) fn look_if_at_prompt(&mut self, now: Time, agent: &str) {
+        let free = self.agents.get(agent).is_some_and(|a| {
+            a.alive()
+                && a.at_prompt
+                && a.screen_stale
+                && a.job.is_none()
+                && a.step.is_none()
+                && a.question.is_none()
+                && a.state != AgentState::Idle
+        });
+        if free {
+            self.ask_capture(now, agent);
+        }
+    }
+
     /// A screen the core asked for: the agent's state, the delivery, questions.
     pub(super) fn on_screen(&mut self, now: Time, agent: &str, seq: u64, screen: Screen) {
         let Some(a) = self.agents.get_mut(agent) else {

@@ -10,7 +10,7 @@ impl Core {
     /// Writes the end of the agent's attempt to the record and frees the agent.
     pub(super) fn end_attempt(
         &mut self,
-        _now: Time,
+        now: Time,
         agent: &str,
         job: &Job,
         outcome: Outcome,
@@ -33,7 +33,9 @@ impl Core {
         }));
         if stuck_text {
             // Our text still waits in its input: the next task would be glued onto it.
-            self.restart(_now, agent, "its input still holds an earlier task");
+            self.restart(now, agent, "its input still holds an earlier task");
+        } else {
+            self.look_if_at_prompt(now, agent);
         }
     }
 

@@ -175,9 +175,17 @@ pub fn handle(d: &mut Driver<'_>, pending: Pending) {
     } else {
         pending.output.into_iter().collect()
     };
+    let mut prompts = Vec::new();
     for agent in names {
-        if read_output(d, &agent) {
-            d.queue.push_back(Event::Output { agent });
+        match read_output(d, &agent) {
+            Some(true) => {
+                d.queue.push_back(Event::Output {
+                    agent: agent.clone(),
+                });
+                prompts.push(agent);
+            }
+            Some(false) => d.queue.push_back(Event::Output { agent }),
+            None => {}
         }
     }
     let names: Vec<String> = if pending.safety {
@@ -187,6 +195,10 @@ pub fn handle(d: &mut Driver<'_>, pending: Pending) {
     };
     for agent in names {
         read_reports(d, &agent);
+    }
+    // After the reports: an agent that said it is idle needs no look at its prompt.
+    for agent in prompts {
+        d.queue.push_back(Event::Prompt { agent });
     }
     if pending.panes {
         let panes = d.agents.list_panes(&d.tmux, d.session.as_deref());
@@ -215,11 +227,11 @@ fn board_moved(d: &mut Driver<'_>) -> bool {
     moved
 }
 
-/// Reads the agent's new output; true when there was some.
-fn read_output(d: &mut Driver<'_>, agent: &str) -> bool {
-    let Some(io) = d.agents.get_mut(agent) else {
-        return false;
-    };
+/// Reads the agent's new output: `None` when there was none, else whether it ends on the
+/// agent's ready prompt (its unfinished last line, as its adapter reads a screen).
+fn read_output(d: &mut Driver<'_>, agent: &str) -> Option<bool> {
+    let adapter = d.core.adapter_of(agent);
+    let io = d.agents.get_mut(agent)?;
     let mut bytes = 0;
     loop {
         match io.tail.read() {
@@ -235,7 +247,24 @@ fn read_output(d: &mut Driver<'_>, agent: &str) -> bool {
             }
         }
     }
-    bytes > 0
+    if bytes == 0 {
+        return None;
+    }
+    let last = io.tail.pending();
+    let prompt =
+        !last.trim().is_empty() && adapter.is_some_and(|a| shows_prompt(&a.classify(&last)));
+    Some(prompt)
+}
+
+/// A ready screen with nothing typed (or a composer the adapter cannot read).
+fn shows_prompt(screen: &crate::agent::Screen) -> bool {
+    use crate::agent::{Composer, Screen};
+    matches!(
+        screen,
+        Screen::Ready {
+            composer: Composer::Empty | Composer::Unknown
+        }
+    )
 }
 
 fn read_reports(d: &mut Driver<'_>, agent: &str) {
