@@ -79,7 +79,8 @@ impl PhaseStatus {
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomic(path, text.as_bytes())
+        // Rewritten on every change from the supervisor's memory: no disk flush each time.
+        crate::fsutil::replace(path, text.as_bytes())
     }
 
     /// The tmux status-bar text: phase, tasks done/total, agents by state, merge queue length.

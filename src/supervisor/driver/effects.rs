@@ -15,6 +15,12 @@ use super::record::Facts;
 use super::{Driver, Wake};
 
 pub fn run(d: &mut Driver<'_>, effect: Effect) {
+    // An agent's head read for the attempt record serves the merge queue's effect that
+    // follows it (the core sends them together, a log line between), and nothing later.
+    let head_read = match effect {
+        Effect::Log { .. } => d.head_read.clone(),
+        _ => d.head_read.take(),
+    };
     match effect {
         Effect::Capture { agent, pane, seq } => capture(d, agent, &pane, seq),
         Effect::Claim { agent, task } => claim(d, agent, task),
@@ -75,6 +81,7 @@ pub fn run(d: &mut Driver<'_>, effect: Effect) {
             base,
             head,
         } => {
+            let head = head.or_else(|| head_read.filter(|(a, _)| *a == agent).map(|(_, h)| h));
             let result = queue_merge(d, &agent, task, base, head);
             d.queue.push_back(Event::Queued { task, result });
         }
@@ -102,6 +109,9 @@ pub fn run(d: &mut Driver<'_>, effect: Effect) {
         }
         Effect::Record(line) => {
             let facts = facts(d, &line);
+            if let (Record::Ended { agent, .. }, Some(head)) = (&line, &facts.head) {
+                d.head_read = Some((agent.clone(), head.clone()));
+            }
             d.record.write(&line, facts);
         }
         Effect::Log { agent, text, bell } => d.log(agent.as_deref(), &text, bell),
@@ -152,15 +162,23 @@ fn prepare(
     let io = d.agents.get(agent).ok_or("the agent left the run state")?;
     let worktree = io.record.worktree.clone();
     let branch = io.record.branch.clone();
-    let wt = Git::new(&worktree);
-    let head = wt.head().map_err(|e| e.to_string())?;
     if let Some(base) = resume_from {
         // The attempt continues the earlier one's commits on this branch.
         return Ok(base);
     }
+    let wt = Git::new(&worktree);
     let Some(m) = &d.merge else {
-        return Ok(head);
+        return wt.head().map_err(|e| e.to_string());
     };
+    // The usual case, in one git call: the agent's branch checked out, already on the tip.
+    let target = format!("refs/heads/{}", m.target());
+    if let Some(h) = wt.heads(&target)
+        && h.branch == format!("refs/heads/{branch}")
+        && h.head == h.target
+    {
+        return Ok(h.target);
+    }
+    let head = wt.head().map_err(|e| e.to_string())?;
     let tip = Git::new(m.repo())
         .branch_tip(m.target())
         .map_err(|e| e.to_string())?;
@@ -230,8 +248,12 @@ fn queue_merge(
     } else {
         base
     };
-    let unlanded =
-        crate::merge::unlanded(&repo, &target, &base, &head).map_err(|e| e.to_string())?;
+    // No commits in the range: nothing to ask git.
+    let unlanded = if base == head {
+        Vec::new()
+    } else {
+        crate::merge::unlanded(&repo, &target, &base, &head).map_err(|e| e.to_string())?
+    };
     if unlanded.is_empty() {
         return Ok(QueuedWork {
             head,
@@ -411,7 +433,7 @@ fn facts(d: &Driver<'_>, line: &Record) -> Facts {
             let wt = Git::new(&io.record.worktree);
             let head = wt.head().ok();
             let files = match (&head, base.is_empty(), outcome) {
-                (Some(h), false, super::super::event::Outcome::Done) => {
+                (Some(h), false, super::super::event::Outcome::Done) if h != base => {
                     crate::merge::diffstat(&io.record.worktree, base, h)
                         .map(|s| {
                             s.files

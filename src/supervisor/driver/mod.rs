@@ -36,6 +36,22 @@ pub use publish::{Row, Summary, View};
 /// miss a death), the board's folder checked, the merge queue's retries, the safety net for
 /// a watcher that lost events.
 const SAFETY: Duration = Duration::from_secs(3);
+/// The same while nothing is in flight (every agent idle without a task, nothing waiting to
+/// merge): deaths still arrive at once from the pid watcher and files from the watcher, so
+/// only a lost event waits this long, and a quiet fleet costs next to nothing.
+const QUIET_SAFETY: Duration = Duration::from_secs(30);
+
+/// How long the safety net may wait, given the agents and whether the merge queue has work.
+fn safety_interval(agents: &[super::core::AgentView], merging: bool) -> Duration {
+    let quiet = !merging
+        && agents.iter().all(|a| {
+            a.parked.is_some()
+                || (a.state == crate::status::AgentState::Idle
+                    && a.task.is_none()
+                    && a.question.is_none())
+        });
+    if quiet { QUIET_SAFETY } else { SAFETY }
+}
 
 /// While agents stream output, watcher events pile up this long between turns: a burst costs
 /// one read per agent instead of a wake-up per write of the log writer.
@@ -115,6 +131,8 @@ pub(super) struct Driver<'v> {
     pub board_seen: Option<std::time::SystemTime>,
     /// The adapters the core has (a run state naming a new kind brings new ones).
     pub adapter_kinds: Vec<String>,
+    /// `(agent, head)` just read for the attempt record, for the effect after it.
+    pub head_read: Option<(String, String)>,
 }
 
 /// Runs the supervisor for a phase until `--exit-when-done` finds everything finished (or an
@@ -197,6 +215,7 @@ pub fn supervise(
         summary: None,
         board_seen: None,
         adapter_kinds,
+        head_read: None,
     };
     let result = driver.run(wake_rx);
     driver.record.run_stopped();
@@ -290,6 +309,7 @@ impl Driver<'_> {
                 return Ok(Some(summary));
             }
             let now = Instant::now();
+            next_safety = next_safety.min(now + self.safety_interval());
             let core_wake = self
                 .core
                 .next_wake()
@@ -337,7 +357,7 @@ impl Driver<'_> {
                 default(timeout) => batch_until = None,
             }
             if Instant::now() >= next_safety {
-                next_safety = Instant::now() + SAFETY;
+                next_safety = Instant::now() + self.safety_interval();
                 pending.safety();
                 if let Some(m) = &mut self.merge {
                     m.safety_tick();
@@ -358,6 +378,15 @@ impl Driver<'_> {
                 effects::run(self, effect);
             }
         }
+    }
+
+    fn safety_interval(&self) -> Duration {
+        let merging = self.merge.as_ref().is_some_and(|m| {
+            m.status()
+                .iter()
+                .any(|e| e.state == "waiting" || e.state == "merging")
+        });
+        safety_interval(&self.core.agents(), merging)
     }
 
     /// The executor pane the core believes alive for `agent` (for a last screen).
@@ -526,5 +555,48 @@ pub(super) fn reload_config(d: &mut Driver<'_>) {
             let text = format!("{err}; the previous configuration stays");
             d.log(None, &text, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::AgentState;
+
+    fn agent(state: AgentState, task: Option<u64>) -> super::super::core::AgentView {
+        super::super::core::AgentView {
+            name: "a".into(),
+            state,
+            since: Duration::ZERO,
+            task,
+            pane: None,
+            question: None,
+            parked: None,
+        }
+    }
+
+    #[test]
+    fn the_safety_net_waits_long_only_while_nothing_is_in_flight() {
+        let idle = agent(AgentState::Idle, None);
+        assert_eq!(
+            safety_interval(&[idle.clone(), idle.clone()], false),
+            QUIET_SAFETY
+        );
+        assert_eq!(safety_interval(&[], false), QUIET_SAFETY);
+        assert_eq!(
+            safety_interval(&[idle.clone()], true),
+            SAFETY,
+            "a merge waits"
+        );
+        let busy = agent(AgentState::Busy, Some(3));
+        assert_eq!(safety_interval(&[idle.clone(), busy], false), SAFETY);
+        let starting = agent(AgentState::Starting, None);
+        assert_eq!(safety_interval(&[starting], false), SAFETY);
+        let mut asking = idle.clone();
+        asking.question = Some("Continue?".into());
+        assert_eq!(safety_interval(&[asking], false), SAFETY);
+        let mut parked = agent(AgentState::Dead, None);
+        parked.parked = Some("restarted too often".into());
+        assert_eq!(safety_interval(&[idle, parked], false), QUIET_SAFETY);
     }
 }

@@ -3,7 +3,7 @@
 //! (an unreaped zombie, a killed pane or window, a killed server). Where pidfds are not
 //! available the thread looks at each process once a second instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,9 @@ const FALLBACK_POLL: Duration = Duration::from_secs(1);
 
 pub struct PidWatch {
     add: Arc<Mutex<Vec<(String, u32)>>>,
+    /// Pids the thread watches (or was just told of), so the same pane listed again costs
+    /// nothing; the thread drops a pid when its process ends.
+    known: Arc<Mutex<BTreeSet<u32>>>,
     /// Writing a byte here wakes the thread to pick up new pids.
     wake_fd: Option<std::os::fd::OwnedFd>,
 }
@@ -23,18 +26,25 @@ pub struct PidWatch {
 impl PidWatch {
     pub fn start(tx: Sender<Wake>) -> PidWatch {
         let add: Arc<Mutex<Vec<(String, u32)>>> = Arc::default();
+        let known: Arc<Mutex<BTreeSet<u32>>> = Arc::default();
         let (read, write) = match pipe() {
             Some(p) => p,
             None => {
-                return PidWatch { add, wake_fd: None };
+                return PidWatch {
+                    add,
+                    known,
+                    wake_fd: None,
+                };
             }
         };
         let shared = Arc::clone(&add);
+        let ended = Arc::clone(&known);
         let spawned = std::thread::Builder::new()
             .name("pids".into())
-            .spawn(move || watch_loop(read, shared, tx));
+            .spawn(move || watch_loop(read, shared, ended, tx));
         PidWatch {
             add,
+            known,
             wake_fd: spawned.is_ok().then_some(write),
         }
     }
@@ -44,6 +54,9 @@ impl PidWatch {
         let Some(fd) = &self.wake_fd else {
             return;
         };
+        if !self.known.lock().is_ok_and(|mut k| k.insert(pid)) {
+            return;
+        }
         if let Ok(mut add) = self.add.lock() {
             add.push((agent.to_owned(), pid));
         }
@@ -91,7 +104,12 @@ struct Watched {
     fd: Option<std::os::fd::OwnedFd>,
 }
 
-fn watch_loop(wake: std::os::fd::OwnedFd, add: Arc<Mutex<Vec<(String, u32)>>>, tx: Sender<Wake>) {
+fn watch_loop(
+    wake: std::os::fd::OwnedFd,
+    add: Arc<Mutex<Vec<(String, u32)>>>,
+    known: Arc<Mutex<BTreeSet<u32>>>,
+    tx: Sender<Wake>,
+) {
     use std::os::fd::AsRawFd;
     let mut watched: BTreeMap<u32, Watched> = BTreeMap::new();
     loop {
@@ -116,6 +134,7 @@ fn watch_loop(wake: std::os::fd::OwnedFd, add: Arc<Mutex<Vec<(String, u32)>>>, t
                 }
                 Err(libc::ESRCH) => {
                     // Already gone.
+                    forget(&known, pid);
                     if tx.send(Wake::Exited { agent, pid }).is_err() {
                         return;
                     }
@@ -181,6 +200,7 @@ fn watch_loop(wake: std::os::fd::OwnedFd, add: Arc<Mutex<Vec<(String, u32)>>>, t
             );
         }
         for pid in ended {
+            forget(&known, pid);
             if let Some(w) = watched.remove(&pid)
                 && tx
                     .send(Wake::Exited {
@@ -192,5 +212,46 @@ fn watch_loop(wake: std::os::fd::OwnedFd, add: Arc<Mutex<Vec<(String, u32)>>>, t
                 return;
             }
         }
+    }
+}
+
+/// A process ended: its pid may come back as another process, which must be watched again.
+fn forget(known: &Mutex<BTreeSet<u32>>, pid: u32) {
+    if let Ok(mut k) = known.lock() {
+        k.remove(&pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(rx: &crossbeam_channel::Receiver<Wake>) -> u32 {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Wake::Exited { pid, .. }) => pid,
+            Ok(Wake::Reply(_)) => panic!("not an exit"),
+            Err(e) => panic!("no exit reported: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_pid_listed_again_is_watched_once_and_again_after_it_ended() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut pids = PidWatch::start(tx);
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        pids.watch("otter", pid);
+        pids.watch("otter", pid);
+        assert_eq!(pids.known.lock().unwrap().len(), 1);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(exited(&rx), pid);
+        assert!(!pids.known.lock().unwrap().contains(&pid));
+        // The same number again (a new process could have it) is watched again.
+        pids.watch("otter", pid);
+        assert_eq!(exited(&rx), pid);
     }
 }
