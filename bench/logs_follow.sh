@@ -71,4 +71,12 @@ for bin in "$@"; do
     pids=()
     awk -v b="$bin" -v n="$N" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) -v secs="$SECS" \
         'BEGIN { printf "%-40s %6d %14.2f %16.2f\n", b, n, ds / secs, dt / 1e6 }'
+    # Rows for scripts/bench's table.
+    if [ -n "${BATTY_BENCH_ROWS:-}" ]; then
+        awk -v b="$bin" -v n="$N" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) -v secs="$SECS" 'BEGIN {
+            w = ds / secs; c = dt / 1e6 * 30 / secs
+            printf "logs\t%d quiet `batty logs --follow` (%s): wake-ups\t%.2f\t/s\t-\t-\t-\t-\t-\n", n, b, w
+            printf "logs\t%d quiet `batty logs --follow` (%s): CPU per 30 s\t%.2f\tms\t-\t-\t-\t-\t-\n", n, b, c
+        }' >>"$BATTY_BENCH_ROWS"
+    fi
 done

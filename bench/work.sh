@@ -111,3 +111,10 @@ echo "N=$N files=$FILES runs=$RUNS"
 echo "batty work: ${batty_ms[*]} ms  (median $mb ms)"
 echo "bare shell: ${bare_ms[*]} ms  (median $ms ms)"
 awk -v a="$mb" -v b="$ms" 'BEGIN { printf "ratio: %.2fx (goal <= 1.3x)\n", a / b }'
+# One row for scripts/bench's table.
+if [ -n "${BATTY_BENCH_ROWS:-}" ]; then
+    awk -v a="$mb" -v b="$ms" -v n="$N" -v f="$FILES" 'BEGIN {
+        r = a / b
+        printf "work\t`batty work` of %d agents on a %d-file repo\t%.1f\tms\ta shell script making the same calls\t%.1f\t%.2f\t<= 1.3x\t%s\n", n, f, a, b, r, (r <= 1.3 ? "ok" : "MISSED")
+    }' >>"$BATTY_BENCH_ROWS"
+fi

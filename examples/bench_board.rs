@@ -14,6 +14,9 @@
 //! to time; default `target/release/batty` next to this example, e.g. to compare an older
 //! build), `--window-only`.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,6 +84,7 @@ fn window() {
     let dir = tmp.path().join("board");
     generate(&dir, 10);
     println!("compare-and-swap window, {CHANGES} changes of one task (µs):");
+    let mut window_us = 0.0;
     for plain in [false, true] {
         board::force_plain_rename(plain);
         let mut check_to_swap = Vec::with_capacity(CHANGES);
@@ -98,6 +102,9 @@ fn window() {
             swap_to_recheck.push(t.swap_to_recheck);
             exchanged &= t.exchanged;
         }
+        if !plain {
+            window_us = us(percentile(&mut check_to_swap, 50));
+        }
         let how = if plain {
             "plain rename:           "
         } else if exchanged {
@@ -114,6 +121,17 @@ fn window() {
         );
     }
     board::force_plain_rename(false);
+    support::Row {
+        bench: "board",
+        figure: "compare-and-swap window (last check -> swap), renameat2".into(),
+        median: window_us,
+        unit: "µs",
+        baseline: None,
+        ratio: None,
+        goal: "-",
+        ok: None,
+    }
+    .emit();
     println!(
         "  (with the exchange, a save landing in either span is caught by the check after the swap and kept;\n   with a plain rename, one landing between the check and the swap is overwritten)"
     );
@@ -195,6 +213,36 @@ fn sweep(o: &Options, batty: &Path) {
         "task list --json (x cat)",
         "cat"
     );
+    let last = o.sizes.len() - 1;
+    let largest = o.sizes[last];
+    for (what, t) in [("task add", &add), ("task show", &show), ("task move", &mv)] {
+        let r = ratio(t[last], t[0]);
+        support::Row {
+            bench: "board",
+            figure: format!("`batty {what}` on a {largest}-task board"),
+            median: ms(t[last]),
+            unit: "ms",
+            baseline: Some(("the same on the smallest board", ms(t[0]))),
+            ratio: Some(r),
+            goal: "<= 2x",
+            ok: Some(r <= 2.0),
+        }
+        .emit();
+    }
+    for (what, t) in [("Board::load", &load), ("`batty task list --json`", &list)] {
+        let r = ratio(t[last], cat[last]);
+        support::Row {
+            bench: "board",
+            figure: format!("{what} of a {largest}-task board"),
+            median: ms(t[last]),
+            unit: "ms",
+            baseline: Some(("cat of its files", ms(cat[last]))),
+            ratio: Some(r),
+            goal: "<= 2x",
+            ok: Some(r <= 2.0),
+        }
+        .emit();
+    }
     for (i, size) in o.sizes.iter().enumerate() {
         println!(
             "{:>8}  {:>10.2} ms ({:>5.2}x)  {:>10.2} ms ({:>5.2}x)  {:>10.2} ms ({:>5.2}x)  {:>10.2} ms ({:>5.2}x)  {:>10.2} ms ({:>5.2}x)  {:>7.2} ms",

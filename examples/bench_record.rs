@@ -4,6 +4,9 @@
 //! and folding the 10,000 lines back, as `batty report` does.
 //! Run: `cargo run --release --example bench_record`
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -105,4 +108,15 @@ fn main() {
         "read + fold of {N} lines:          {:.2} ms median of 10",
         median(reads).as_secs_f64() * 1e3
     );
+    support::Row {
+        bench: "record",
+        figure: "one record::append of a line".into(),
+        median: us(app),
+        unit: "µs",
+        baseline: Some(("write to an open file", us(base))),
+        ratio: None,
+        goal: "-",
+        ok: None,
+    }
+    .emit();
 }

@@ -2,6 +2,9 @@
 //! tail (read + strip + split lines) and screen classification.
 //! Run: `cargo run --release --example strip_bench`
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -58,6 +61,32 @@ fn main() {
         mb,
         out.len()
     );
+    // The same chunks copied unchanged: the least any pass over the bytes costs.
+    let copy = median(
+        (0..50)
+            .map(|_| {
+                out.clear();
+                let t = Instant::now();
+                for chunk in input.chunks(64 * 1024) {
+                    out.extend_from_slice(black_box(chunk));
+                }
+                black_box(&out);
+                t.elapsed()
+            })
+            .collect(),
+    );
+    let per_mib = |d: Duration| d.as_secs_f64() * 1e3 / mb;
+    support::Row {
+        bench: "strip",
+        figure: "ANSI stripping of TUI output".into(),
+        median: per_mib(strip),
+        unit: "ms/MiB",
+        baseline: Some(("copying the bytes", per_mib(copy))),
+        ratio: None,
+        goal: "-",
+        ok: None,
+    }
+    .emit();
 
     let dir = std::env::temp_dir().join(format!("batty-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -84,6 +113,17 @@ fn main() {
         "tail:   {:.2} ms per MiB (read + strip + split into lines)",
         tail.as_secs_f64() * 1e3 / mb
     );
+    support::Row {
+        bench: "strip",
+        figure: "pty log tail: read + strip + split into lines".into(),
+        median: per_mib(tail),
+        unit: "ms/MiB",
+        baseline: Some(("copying the bytes", per_mib(copy))),
+        ratio: None,
+        goal: "-",
+        ok: None,
+    }
+    .emit();
     std::fs::remove_dir_all(&dir).ok();
 
     let screen = {
@@ -102,8 +142,20 @@ fn main() {
             t.elapsed()
         })
         .collect();
+    let classify = median(runs);
     println!(
         "classify: {:.1} µs per 52-line claude screen (median of 200)",
-        median(runs).as_secs_f64() * 1e6
+        classify.as_secs_f64() * 1e6
     );
+    support::Row {
+        bench: "strip",
+        figure: "classify a 52-line claude screen".into(),
+        median: classify.as_secs_f64() * 1e6,
+        unit: "µs",
+        baseline: None,
+        ratio: None,
+        goal: "-",
+        ok: None,
+    }
+    .emit();
 }
