@@ -121,7 +121,13 @@ impl Adapter {
     /// Classifies a `capture-pane` snapshot, plain or with attributes (`-e`): configured
     /// patterns first, then the adapter's own reading.
     pub fn classify(&self, screen: &str) -> Screen {
-        let capture = Capture::parse(screen);
+        self.classify_at(screen, None)
+    }
+
+    /// [`Adapter::classify`] knowing the cursor's row: where the agent's input would go.
+    pub fn classify_at(&self, screen: &str, cursor_row: Option<usize>) -> Screen {
+        let mut capture = Capture::parse(screen);
+        capture.cursor_row = cursor_row;
         if capture.lines.is_empty() {
             return Screen::Unknown;
         }

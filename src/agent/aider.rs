@@ -101,6 +101,11 @@ fn read(c: &Capture) -> Screen {
     let Some(first) = (from..n).find(|&i| prompt_len(&c.lines[i]).is_some()) else {
         return Screen::Unknown;
     };
+    // A message just submitted stays on screen exactly as typed until output starts; only
+    // the cursor, gone below it, tells the two apart.
+    if c.cursor_row.is_some_and(|row| !(first..n).contains(&row)) {
+        return Screen::Busy;
+    }
     let mut typed = Vec::new();
     for line in &c.lines[first..n] {
         match prompt_len(line) {
@@ -163,6 +168,31 @@ mod tests {
                 ("whats-new", Asks("what's new")),
             ],
         );
+    }
+
+    #[test]
+    fn a_submitted_message_is_told_from_a_typed_one_by_the_cursor() {
+        let a = adapter();
+        for name in ["busy-just-submitted", "pasted-before-enter"] {
+            let screen = load("aider", name);
+            let last = Capture::parse(&screen).lines.len() - 1;
+            assert!(matches!(
+                a.classify_at(&screen, Some(last)),
+                Screen::Ready {
+                    composer: Composer::Text(_)
+                }
+            ));
+            assert_eq!(a.classify_at(&screen, Some(last + 1)), Screen::Busy);
+            assert_eq!(a.classify_at(&screen, Some(0)), Screen::Busy);
+        }
+        let idle = load("aider", "idle-after-task");
+        let last = Capture::parse(&idle).lines.len() - 1;
+        assert!(matches!(
+            a.classify_at(&idle, Some(last)),
+            Screen::Ready {
+                composer: Composer::Empty
+            }
+        ));
     }
 
     fn answer_to(a: &Adapter, name: &str) -> Option<Reply> {

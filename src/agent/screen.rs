@@ -12,6 +12,8 @@ pub struct Capture {
     dim: Vec<Vec<Range<usize>>>,
     /// Whether the capture carried attributes at all.
     pub styled: bool,
+    /// The row the terminal's cursor is on (0 is the top line), when the capture said.
+    pub cursor_row: Option<usize>,
 }
 
 impl Capture {
@@ -80,7 +82,12 @@ impl Capture {
             lines.pop();
             dim.pop();
         }
-        Capture { lines, dim, styled }
+        Capture {
+            lines,
+            dim,
+            styled,
+            cursor_row: None,
+        }
     }
 
     /// Whether every visible character of `line[range]` was drawn dim.

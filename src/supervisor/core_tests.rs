@@ -323,6 +323,40 @@ fn the_echo_of_the_paste_does_not_confirm_it_its_text_waiting_gets_enter_again()
 }
 
 #[test]
+fn no_enter_on_a_screen_the_agents_output_has_overtaken() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.deliver(1);
+    h.at(
+        ms(340),
+        Event::Delivered {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(()),
+        },
+    );
+    h.output(ms(350));
+    let asked = h.tick(ms(650));
+    // Output after the capture was asked for: the agent may be showing a question by now,
+    // which an Enter would answer.
+    h.output(ms(700));
+    let waiting = Screen::Ready {
+        composer: Composer::Text("Task #1: task 1".into()),
+    };
+    let fx = h.screen(ms(1100), &asked, waiting.clone());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Keys { .. })),
+        "{fx:?}"
+    );
+    // It looks again at once (the output has settled), and the text still waits: now Enter.
+    let fx = h.screen(ms(1200), &fx, waiting);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Keys { keys, .. } if keys == &["Enter"])),
+        "{fx:?}"
+    );
+}
+
+#[test]
 fn a_paste_never_taken_fails_the_attempt_and_gives_the_task_back() {
     let mut h = Harness::new(vec![task(1, "todo")]);
     h.deliver(1);

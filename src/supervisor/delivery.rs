@@ -48,7 +48,9 @@ impl Core {
         {
             job.seen_in_composer = true;
             let due = job.last_enter.unwrap_or(job.pasted_at) + ENTER_BACKOFF;
-            if job.enters < MAX_ENTERS && now >= due {
+            // Output since the capture means the agent moved on: an Enter now could land on
+            // a question that appeared meanwhile and answer it with its default.
+            if job.enters < MAX_ENTERS && now >= due && !a.screen_stale {
                 job.enters += 1;
                 job.last_enter = Some(now);
                 let n = job.enters;

@@ -295,6 +295,9 @@ fn permission_escalated(agent: &'static str) {
         ]);
         names.lines().any(|w| w == format!("{name}!")).then_some(())
     });
+    run.p.wait("the escalation in the event log", RUN, || {
+        run.p.events(&name).contains("needs a person").then_some(())
+    });
     // The question stays on screen: it is not escalated again while it waits.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < deadline {
@@ -302,7 +305,18 @@ fn permission_escalated(agent: &'static str) {
         assert_eq!(n, 1, "{}", run.p.events(&name));
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_ne!(run.p.status_of(1), "done");
+    assert_ne!(
+        run.p.status_of(1),
+        "done",
+        "{}\n{}",
+        run.events(),
+        run.p.sb.tmux([
+            "capture-pane",
+            "-p",
+            "-t",
+            &format!("={}:{name}!.0", session())
+        ])
+    );
     run.p.sb.batty(["stop", PHASE]).ok();
 }
 

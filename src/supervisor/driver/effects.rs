@@ -113,8 +113,8 @@ fn capture(d: &mut Driver<'_>, agent: String, pane: &str, seq: u64) {
     let Some(adapter) = d.core.adapter_of(&agent) else {
         return;
     };
-    let screen = match d.tmux.capture_pane_styled(pane) {
-        Ok(text) => adapter.classify(&text),
+    let screen = match d.tmux.capture_pane_styled_at(pane) {
+        Ok((text, cursor_row)) => adapter.classify_at(&text, cursor_row),
         Err(err) => {
             // The pane may be gone: a listing tells the core.
             tracing::debug!(agent, %err, "capture failed");
