@@ -28,8 +28,31 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let phase = args.phase.as_str();
     let project = super::project()?;
     super::known_phase(&project, phase)?;
-    let config = Config::load(&project.config_file())?;
-    let tmux = super::tmux(&config)?;
+    let (config, tmux) = match Config::load(&project.config_file()) {
+        Ok(config) => {
+            let tmux = super::tmux(&config)?;
+            (config, tmux)
+        }
+        // A broken config must not keep a running session from being stopped: its
+        // supervisor recorded which tmux server it is on.
+        Err(err) if !args.clean => {
+            let holder = crate::session::lock::holder(&project.run_lock(phase))
+                .filter(|h| !h.socket.as_os_str().is_empty());
+            let Some(holder) = holder else {
+                return Err(err.into());
+            };
+            let style = super::ui::Style::stderr();
+            eprintln!(
+                "{} {}; stopping the session on the tmux server its supervisor recorded ({})",
+                style.warn("warning:"),
+                err,
+                holder.socket.display()
+            );
+            let tmux = crate::tmux::Tmux::new(crate::tmux::Server::Path(holder.socket));
+            (Config::default(), tmux)
+        }
+        Err(err) => return Err(err.into()),
+    };
     let state = RunState::load(&project.run_state(phase))?;
     let repo = Repo::new(project.root());
 

@@ -9,6 +9,7 @@ mod board_hostile;
 mod board_roundtrip;
 mod completions;
 mod config_cli;
+mod config_reload;
 mod demo;
 mod demo_agent;
 mod doctor;

@@ -432,10 +432,11 @@ impl Driver<'_> {
     /// Appends to the agent's event log (or only the supervisor's pane) and shows it.
     pub fn log(&mut self, agent: Option<&str>, text: &str, bell: bool) {
         let text = crate::text::one_line(text);
-        if let Some(agent) = agent
-            && let Err(err) =
-                crate::events::append(&self.project.event_log(&self.phase, agent), &text)
-        {
+        let file = match agent {
+            Some(agent) => self.project.event_log(&self.phase, agent),
+            None => self.project.supervisor_log(&self.phase),
+        };
+        if let Err(err) = crate::events::append(&file, &text) {
             tracing::warn!(%err, "event log not writable");
         }
         self.view.event(agent, &text, bell);

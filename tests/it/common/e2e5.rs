@@ -147,7 +147,10 @@ impl E2e {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.logs_dir())
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        files.retain(|p| p.to_string_lossy().ends_with(".events.log"));
+        files.retain(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".events.log") || name.ends_with("/supervisor.log")
+        });
         files.sort();
         files
             .iter()
