@@ -651,7 +651,8 @@ fn sync_moves_agents_onto_the_target_and_parks_what_did_not_land() {
         "the target never got it"
     );
 
-    // cy: uncommitted and untracked work -> nothing moves, nothing is lost.
+    // cy: uncommitted work -> nothing moves, nothing is lost (the untracked file, which the
+    // target has no path for, is not what stops it).
     std::fs::write(c.join("cy.txt"), "half-done edit").unwrap();
     std::fs::write(c.join("new.txt"), "untracked").unwrap();
     f.commit(&c, "cy-more.txt", "x", "cy's next commit");
@@ -661,7 +662,7 @@ fn sync_moves_agents_onto_the_target_and_parks_what_did_not_land() {
     else {
         panic!("a dirty worktree must be skipped")
     };
-    assert_eq!(files, ["cy.txt", "new.txt"]);
+    assert_eq!(files, ["cy.txt"]);
     assert_eq!(f.head(&c), cy_head);
     assert_eq!(
         std::fs::read_to_string(c.join("cy.txt")).unwrap(),
@@ -678,6 +679,104 @@ fn sync_moves_agents_onto_the_target_and_parks_what_did_not_land() {
         err.to_string().contains("not on branch `batty/v1/bob`"),
         "{err}"
     );
+}
+
+/// Aider leaves `.aider*` files in its worktree, untracked: they must not keep the branch off
+/// the target. An untracked file the target has a path for would be overwritten: that still
+/// stops the move, naming it.
+#[test]
+fn untracked_files_stop_the_move_only_where_the_target_has_a_path() {
+    let mut f = Fixture::new("main", None);
+    let ann = f.agent("ann");
+    let bob = f.agent("bob");
+    let rejected = f.commit(&ann, "mine.txt", "rejected\n", "ann's rejected attempt");
+    let base = f.head(&bob);
+    f.commit(&bob, "docs/guide.md", "bob's guide\n", "bob's task");
+    f.push(2, "bob", &base);
+    merged_tip(&f.attempt(2));
+    let aider = [
+        (".aider.chat.history.md", "# aider chat started\n"),
+        (".aider.input.history", "+/add src/lib.rs\n"),
+        (".aider.tags.cache.v4/cache.db", "sqlite"),
+    ];
+    for (path, text) in aider {
+        let p = ann.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let tip = f.target_tip();
+    let prepare = |tip: &str| {
+        merge::prepare_branch(&merge::Prepare {
+            worktree: &ann,
+            branch: "batty/v1/ann",
+            target_tip: tip,
+            phase: "v1",
+            park_as: &merge::rejected_ref("v1", 1, 1),
+        })
+    };
+    assert_eq!(
+        prepare(&tip).unwrap(),
+        merge::Prepared::Moved {
+            to: tip.clone(),
+            parked: Some(merge::Parked {
+                name: "refs/batty/v1/rejected/1-1".into(),
+                commits: 1
+            })
+        }
+    );
+    assert_eq!(f.head(&ann), tip);
+    assert_eq!(
+        f.sb.git(["rev-parse", "refs/batty/v1/rejected/1-1"]),
+        rejected
+    );
+    assert!(
+        !ann.join("mine.txt").exists(),
+        "the rejected work left the worktree"
+    );
+    for (path, text) in aider {
+        assert_eq!(
+            std::fs::read_to_string(ann.join(path)).unwrap(),
+            text,
+            "{path}"
+        );
+    }
+
+    // ann keeps notes of her own where bob's next task puts a file: moving would lose them.
+    std::fs::write(ann.join("docs/notes.md"), "ann's notes\n").unwrap();
+    let base = f.head(&bob);
+    f.commit(&bob, "docs/notes.md", "bob's notes\n", "bob's notes");
+    f.push(3, "bob", &base);
+    merged_tip(&f.attempt(3));
+    let tip = f.target_tip();
+    let blocked = prepare(&tip).unwrap();
+    assert_eq!(
+        blocked,
+        merge::Prepared::Dirty {
+            changed: vec![],
+            in_the_way: vec!["docs/notes.md".into()]
+        }
+    );
+    let why = blocked.not_moved_because().unwrap();
+    assert_eq!(
+        why,
+        "untracked `docs/notes.md` would be overwritten by the target's files (commit, move or delete them)"
+    );
+    assert_ne!(f.head(&ann), tip, "not moved");
+    assert_eq!(
+        std::fs::read_to_string(ann.join("docs/notes.md")).unwrap(),
+        "ann's notes\n"
+    );
+    // Gone (moved away by a person), the branch moves and Aider's files still stay.
+    std::fs::remove_file(ann.join("docs/notes.md")).unwrap();
+    assert_eq!(
+        prepare(&tip).unwrap(),
+        merge::Prepared::Moved {
+            to: tip.clone(),
+            parked: None
+        }
+    );
+    assert_eq!(f.sb.read("docs/notes.md"), "bob's notes\n");
+    assert!(ann.join(".aider.chat.history.md").exists());
 }
 
 #[test]

@@ -185,10 +185,10 @@ fn prepare(
             }
             Ok(to)
         }
-        Ok(crate::merge::Prepared::Dirty { files }) => {
+        Ok(dirty @ crate::merge::Prepared::Dirty { .. }) => {
             let text = format!(
-                "worktree not moved to the target: uncommitted changes in {}; the attempt starts from its current commit",
-                files.join(", ")
+                "worktree not moved to the target: {}; the attempt starts from its current commit",
+                dirty.not_moved_because().unwrap_or_default()
             );
             d.log(Some(agent), &text, false);
             Ok(head)
