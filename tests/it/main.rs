@@ -18,6 +18,7 @@ mod logs;
 mod merge_cli;
 mod merge_e2e;
 mod merge_faults;
+mod merge_integrity;
 mod merge_queue;
 mod merge_refs;
 mod readme;

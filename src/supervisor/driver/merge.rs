@@ -187,6 +187,24 @@ impl MergeDriver {
         out
     }
 
+    /// Every landing the queue keeps, with its entry's agent and base while it still lists it.
+    pub fn landings(&self) -> Vec<crate::record::settle::Landing> {
+        self.cached
+            .landed
+            .iter()
+            .map(|l| {
+                let entry = self.cached.get(l.task).filter(|e| e.tip == l.head);
+                crate::record::settle::Landing {
+                    task: l.task,
+                    head: l.head.clone(),
+                    commit: l.commit.clone(),
+                    agent: entry.map(|e| e.agent.clone()),
+                    base: entry.map(|e| e.base.clone()),
+                }
+            })
+            .collect()
+    }
+
     /// Queues `base..head` of `task` (its head kept alive under batty's queue ref).
     pub fn push(
         &mut self,

@@ -48,6 +48,17 @@ impl Recorder {
         }));
     }
 
+    /// Merges the queue says landed that the record lacks (the last supervisor was killed
+    /// between landing one and writing it down): written now, so reports count them.
+    pub fn settle_landings(&mut self, merge: Option<&super::merge::MergeDriver>) {
+        let Some(m) = merge else {
+            return;
+        };
+        for event in record::settle::missing_landings(&self.history, &m.landings()) {
+            self.append(event);
+        }
+    }
+
     pub fn run_stopped(&mut self) {
         self.append(record::Event::Run(record::entry::Run {
             action: record::entry::RunAction::Stop,
