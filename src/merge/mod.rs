@@ -37,15 +37,15 @@ use std::path::PathBuf;
 
 use crate::git::GitError;
 
-pub use attempt::{MergeCtx, MergeOutcome, attempt};
+pub use attempt::{GateReport, MergeCtx, MergeOutcome, attempt};
 pub use clean::{Cleaned, clean, merge_files, refs_at_risk};
 pub use gate::TAIL_LINES;
 pub use journal::Journal;
 pub use queue::{EntryState, Landed, MergeEntry, MergeQueue, NextStep};
-pub use range::{branch_at, claim_bounds, unwatched_range};
+pub use range::{Side, branch_at, claim_bounds, unwatched_range};
 pub use record::{backoff, retries_exhausted};
 pub use recover::{Recovered, recover};
-pub use refs::{diffstat, hold, queue_ref, rejected_ref, release, unlanded};
+pub use refs::{diffstat, hold, queue_ref, rejected_ref, release, task_diffstat, unlanded};
 pub use sync::{Parked, Prepare, Prepared, SyncOutcome, prepare_branch, sync_agent_worktree};
 
 /// The merge queue file of a phase: `.batty/run/<phase>/merge.json`.

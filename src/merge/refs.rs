@@ -54,6 +54,23 @@ pub fn diffstat(repo: &Path, base: &str, head: &str) -> Result<Diffstat, MergeEr
     Ok(Git::new(repo).diffstat(base, head)?)
 }
 
+/// What the task's own commits in `base..head` change: when the agent brought the target's
+/// newer commits into its branch (a rebase or merge of `target` after `base`), the change is
+/// counted from where its branch now leaves the target, so other tasks' work is not its own.
+pub fn task_diffstat(
+    repo: &Path,
+    target: &str,
+    base: &str,
+    head: &str,
+) -> Result<Diffstat, MergeError> {
+    let git = Git::new(repo);
+    let from = match git.read(["merge-base", &format!("refs/heads/{target}"), head]) {
+        Ok(fork) if fork != base && git.is_ancestor(base, &fork)? => fork,
+        _ => base.to_owned(),
+    };
+    Ok(git.diffstat(&from, head)?)
+}
+
 /// Which rejected ref keeps `head` for `task`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {

@@ -23,6 +23,7 @@ mod merge_queue;
 mod merge_refs;
 mod readme;
 mod real_agents;
+mod record_e2e;
 mod report;
 mod status;
 mod supervise_e2e;

@@ -285,10 +285,13 @@ fn red_gate_reports_tail_and_gives_up_after_the_limit() {
             tail,
             log,
             kept,
+            gate: ran,
         }) = &outcome
         else {
             panic!("wanted GateFailed, got {outcome:?}")
         };
+        assert_eq!((ran.command.as_str(), ran.exit_code), (gate, Some(101)));
+        assert!(ran.took > Duration::ZERO);
         // The same work rejected again is kept at the same ref.
         assert_eq!(kept.as_deref(), Some("refs/batty/v1/rejected/7-1"));
         assert_eq!(status, "exit code 101");

@@ -458,21 +458,22 @@ fn facts(d: &Driver<'_>, line: &Record) -> Facts {
                 head = Some(end);
             }
             let files = match (&head, base.is_empty(), outcome) {
-                (Some(h), false, super::super::event::Outcome::Done) => {
-                    crate::merge::diffstat(&io.record.worktree, base, h)
-                        .map(|s| {
-                            s.files
-                                .into_iter()
-                                .map(|f| crate::record::FileChange {
-                                    path: f.path,
-                                    binary: f.insertions.is_none(),
-                                    insertions: f.insertions.unwrap_or(0),
-                                    deletions: f.deletions.unwrap_or(0),
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
+                (Some(h), false, super::super::event::Outcome::Done) => match &d.merge {
+                    Some(m) => crate::merge::task_diffstat(m.repo(), m.target(), base, h),
+                    None => crate::merge::diffstat(&io.record.worktree, base, h),
                 }
+                .map(|s| {
+                    s.files
+                        .into_iter()
+                        .map(|f| crate::record::FileChange {
+                            path: f.path,
+                            binary: f.insertions.is_none(),
+                            insertions: f.insertions.unwrap_or(0),
+                            deletions: f.deletions.unwrap_or(0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
                 _ => Vec::new(),
             };
             Facts {
@@ -483,11 +484,18 @@ fn facts(d: &Driver<'_>, line: &Record) -> Facts {
         }
         Record::Merged { task, .. } => {
             let entry = d.merge.as_ref().and_then(|m| m.entry(*task));
+            let gate = d.merge.as_ref().and_then(|m| m.last_gate());
             Facts {
                 base: entry.as_ref().map(|e| e.base.clone()),
                 head: entry.map(|e| e.tip),
-                gate: d.merge.as_ref().and_then(|m| m.gate()),
-                gate_secs: d.merge.as_ref().and_then(|m| m.last_gate_secs()),
+                gate: gate.map(|g| g.command.clone()),
+                gate_secs: gate.map(|g| g.took.as_secs_f64()),
+                exit_code: gate.and_then(|g| g.exit_code),
+                error: d
+                    .merge
+                    .as_ref()
+                    .and_then(|m| m.last_error())
+                    .map(str::to_owned),
                 ..Facts::default()
             }
         }

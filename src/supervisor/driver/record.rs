@@ -122,10 +122,12 @@ impl Recorder {
                             record::entry::MergeResult::GateRed
                         },
                         None,
-                        Some(if tail.is_empty() {
-                            reason.clone()
-                        } else {
-                            format!("{reason}\n{tail}")
+                        facts.error.clone().or_else(|| {
+                            Some(if tail.is_empty() {
+                                reason.clone()
+                            } else {
+                                format!("{reason}\n{tail}")
+                            })
                         }),
                     ),
                     MergeVerdict::Trouble { reason } | MergeVerdict::Waiting { reason } => (
@@ -191,6 +193,9 @@ pub struct Facts {
     pub gate: Option<String>,
     pub gate_secs: Option<f64>,
     pub exit_code: Option<i32>,
+    /// A merge's conflicting files or the gate's status and last lines, as the merge
+    /// worker saw them.
+    pub error: Option<String>,
 }
 
 fn end_outcome(o: Outcome) -> record::entry::EndOutcome {
