@@ -38,7 +38,7 @@ pub fn claim_bounds(
 /// Which side of a moment a reflog entry in that same second counts on: entries are to the
 /// second, so the side that keeps more work is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+enum Side {
     /// Where a task's work ends: a move in the same second counts as before it.
     End,
     /// Where a task's work starts: only moves in an earlier second count as before it.
@@ -58,7 +58,7 @@ fn pick(reflog: &[(i64, String)], at: i64, side: Side) -> Option<&str> {
 
 /// Where `branch` pointed at `at`, from its reflog; `None` without one (reflogs off) or when
 /// the reflog starts later.
-pub fn branch_at(
+fn branch_at(
     repo: &Path,
     branch: &str,
     at: Timestamp,

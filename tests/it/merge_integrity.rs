@@ -152,9 +152,10 @@ fn work_finished_while_the_supervisor_was_down_behind_its_agents_queued_task_lan
     e.assert_tidy();
 }
 
-/// The gate is broken, so task 1 goes to review and its dependant waits. A person fixes the
-/// gate in the config and runs `batty merge --retry 1`: the task lands, is `done` and no longer
-/// blocked, and its dependant is dispatched and lands. Restarting afterwards queues nothing.
+/// The gate is broken, so task 1 goes to review and its dependant waits. A person stops the
+/// run, fixes the gate in the config, runs `batty merge --retry 1` and `batty work`: the task
+/// lands with the new gate, is `done` and no longer blocked, and its dependant is dispatched and
+/// lands. Restarting afterwards queues nothing.
 #[test]
 fn retry_after_fixing_the_gate_makes_the_task_done_and_starts_its_dependant() {
     let e = E2e::new();
@@ -182,6 +183,8 @@ fn retry_after_fixing_the_gate_makes_the_task_done_and_starts_its_dependant() {
     assert_eq!(e.task(first)["blocked"], true);
     assert_eq!(e.landed(first), 0);
 
+    // As the person did: stop, fix the gate, retry, and start again.
+    e.stop();
     let gate_log = e.outside("gate.log");
     let fixed = gate_saw(&gate_log, "true");
     e.configure(Setup {
@@ -197,9 +200,9 @@ fn retry_after_fixing_the_gate_makes_the_task_done_and_starts_its_dependant() {
         "{}",
         out.stdout
     );
-    wait_until("the dependant merged", DEADLINE, || {
-        (e.queue_state(second) == Some(EntryState::Merged)).then_some(())
-    });
+    e.rework(1, true);
+    e.wait_session_end();
+    assert_eq!(e.queue_state(second), Some(EntryState::Merged));
     let task = e.task(first);
     assert_eq!(task["status"], "done", "{task}");
     assert_ne!(task["blocked"], true, "{task}");

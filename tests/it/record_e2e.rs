@@ -438,4 +438,14 @@ fn a_run_with_every_kind_of_ending_is_recorded_exactly_and_reported_as_the_targe
         (report["runs"].as_u64(), report["crashes"].as_u64()),
         (Some(2), Some(1))
     );
+    // `summary.txt` is that report, and it names the last task, rejected, as in review.
+    let summary = std::fs::read_to_string(e.logs_dir().join("summary.txt")).unwrap();
+    assert!(
+        summary.contains("4 tasks: 3 done (3 merged on `main`)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("\n- In review: #4 (2 attempts failed: #1 ("),
+        "{summary}"
+    );
 }
