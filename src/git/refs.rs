@@ -51,6 +51,14 @@ impl Git {
         Ok(parse::numstat_z(&out))
     }
 
+    /// What `head` changes since it forked from `target` (`git diff target...head`): the
+    /// work on `head` that is not on `target`, whatever of `target` it has taken in since.
+    pub fn diffstat_since_fork(&self, target: &str, head: &str) -> Result<Diffstat, GitError> {
+        let range = format!("{target}...{head}");
+        let out = self.read(["diff", "--numstat", "-z", "--no-ext-diff", &range, "--"])?;
+        Ok(parse::numstat_z(&out))
+    }
+
     /// `(unix seconds, commit)` of each entry of `refname`'s reflog, newest first; empty when
     /// the ref keeps none (reflogs off, or a ref outside `refs/heads/`).
     pub fn reflog(&self, refname: &str) -> Result<Vec<(i64, String)>, GitError> {
@@ -174,6 +182,22 @@ mod tests {
         let subjects = r.unlanded_subjects("main", "agent").unwrap();
         assert_eq!(subjects.len(), 2);
         assert!(subjects[1].ends_with(" b"), "{subjects:?}");
+    }
+
+    #[test]
+    fn diffstat_since_the_fork_leaves_out_what_came_from_the_target() {
+        let dir = repo();
+        let r = Git::new(dir.path());
+        git(dir.path(), &["switch", "-q", "-c", "agent"]);
+        commit(dir.path(), "mine.txt", "mine\n", "mine");
+        git(dir.path(), &["switch", "-q", "main"]);
+        commit(dir.path(), "theirs.txt", "theirs\n", "theirs");
+        git(dir.path(), &["switch", "-q", "agent"]);
+        git(dir.path(), &["rebase", "-q", "main"]);
+        let head = r.head().unwrap();
+        let d = r.diffstat_since_fork("refs/heads/main", &head).unwrap();
+        let paths: Vec<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["mine.txt"]);
     }
 
     #[test]

@@ -54,9 +54,10 @@ pub fn diffstat(repo: &Path, base: &str, head: &str) -> Result<Diffstat, MergeEr
     Ok(Git::new(repo).diffstat(base, head)?)
 }
 
-/// What the task's own commits in `base..head` change: when the agent brought the target's
-/// newer commits into its branch (a rebase or merge of `target` after `base`), the change is
-/// counted from where its branch now leaves the target, so other tasks' work is not its own.
+/// What the task's own commits in `base..head` change. `base` was the target's tip when the
+/// attempt started, so this is what `head` changes since it left the target; when the agent
+/// brought the target's newer commits in (a rebase or merge), other tasks' work there is not
+/// counted as its own. One git call (`diff target...head`), as for [`diffstat`].
 pub fn task_diffstat(
     repo: &Path,
     target: &str,
@@ -64,11 +65,11 @@ pub fn task_diffstat(
     head: &str,
 ) -> Result<Diffstat, MergeError> {
     let git = Git::new(repo);
-    let from = match git.read(["merge-base", &format!("refs/heads/{target}"), head]) {
-        Ok(fork) if fork != base && git.is_ancestor(base, &fork)? => fork,
-        _ => base.to_owned(),
-    };
-    Ok(git.diffstat(&from, head)?)
+    match git.diffstat_since_fork(&format!("refs/heads/{target}"), head) {
+        Ok(stat) => Ok(stat),
+        // No fork point (unrelated histories, a target gone): the range as recorded.
+        Err(_) => Ok(git.diffstat(base, head)?),
+    }
 }
 
 /// Which rejected ref keeps `head` for `task`.
