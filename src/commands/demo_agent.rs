@@ -37,7 +37,8 @@ pub struct Args {
     /// are filled in.
     #[arg(long, value_name = "PATH", default_value = "demo/task-{id}.txt")]
     pub file: String,
-    /// Content of that file; `{id}` and `{title}` are filled in, `\n` is a line break.
+    /// Content of that file; `{id}` and `{title}` are filled in, `{n}` with how many times
+    /// this task has come (2 on a reminder), `\n` is a line break.
     #[arg(long, value_name = "TEXT", default_value = "{title}\\n")]
     pub content: String,
     /// Do not commit: report a failed commit and leave the task unfinished.
@@ -62,6 +63,7 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let mut input = stdin.lock();
     let mut inbox = Inbox::new();
     let mut forgotten = Vec::new();
+    let mut deliveries: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
     prompt();
     while let Some(line) = read_line(&mut input) {
         match inbox.push_line(&line) {
@@ -78,7 +80,9 @@ pub fn run(args: Args) -> crate::error::Result<()> {
                 if skip_done {
                     forgotten.push(task.id);
                 }
-                if !work(&args, &task, skip_done, &mut input) {
+                let n = deliveries.entry(task.id).or_insert(0);
+                *n += 1;
+                if !work(&args, &task, *n, skip_done, &mut input) {
                     return Ok(()); // input ended while asking
                 }
             }
@@ -89,7 +93,7 @@ pub fn run(args: Args) -> crate::error::Result<()> {
 }
 
 /// Does one task; false when input ended in the middle of it.
-fn work(args: &Args, task: &DemoTask, skip_done: bool, input: &mut impl BufRead) -> bool {
+fn work(args: &Args, task: &DemoTask, n: u32, skip_done: bool, input: &mut impl BufRead) -> bool {
     say(&format!("working on #{}", task.id));
     let steps = args.lines.max(1);
     let pause = Duration::from_millis(args.delay) / steps;
@@ -112,7 +116,7 @@ fn work(args: &Args, task: &DemoTask, skip_done: bool, input: &mut impl BufRead)
             return true;
         }
     }
-    match finish(args, task, skip_done) {
+    match finish(args, task, n, skip_done) {
         Ok(()) => say(&format!("finished #{}", task.id)),
         Err(message) => eprintln!("demo-agent: task #{}: {message}", task.id),
     }
@@ -120,12 +124,18 @@ fn work(args: &Args, task: &DemoTask, skip_done: bool, input: &mut impl BufRead)
 }
 
 /// Writes, commits and reports the task; the first failure is returned.
-fn finish(args: &Args, task: &DemoTask, skip_done: bool) -> Result<(), String> {
+fn finish(args: &Args, task: &DemoTask, n: u32, skip_done: bool) -> Result<(), String> {
     if let Some(target) = rebase_target(task) {
         rebase_keeping_ours(&target)?;
     }
     let rel = fill(&args.file, task);
-    let content = fill(&args.content.replace("\\n", "\n"), task);
+    let content = fill(
+        &args
+            .content
+            .replace("\\n", "\n")
+            .replace("{n}", &n.to_string()),
+        task,
+    );
     let path = Path::new(&rel);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)

@@ -110,10 +110,20 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let name = session_name(phase);
     match crate::session::tag::find(&tmux, &project, phase)? {
         Some(id) => {
+            let supervisor = crate::session::lock::holder(&project.run_lock(phase));
             tmux.kill_session(&id)?;
             // Its supervisor ends with the session; wait until it has, so nothing it writes
             // on the way out lands after `stop` returned.
             wait_supervisor_gone(&project.run_lock(phase));
+            // Killed with its session, it could not write its own stop: the record says it
+            // was stopped, not that it crashed.
+            if let Some(h) = supervisor.filter(|h| h.pid != 0)
+                && crate::session::lock::holder(&project.run_lock(phase)).is_none()
+                && let Err(err) =
+                    crate::record::settle::note_stop(&project.attempts_file(phase), h.pid)
+            {
+                tracing::warn!(%err, "cannot note the supervisor's stop in the record");
+            }
             println!("stopped session `{name}`");
         }
         None => println!("no session `{name}` was running"),

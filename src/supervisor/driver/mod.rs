@@ -175,6 +175,7 @@ pub fn supervise(
     let wall_start = crate::board::now();
     let core = Core::new(settings, board, history, wall_start);
     record.run_started();
+    record.settle_landings(merge.as_ref());
     let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
     let pids = pids::PidWatch::start(wake_tx.clone());
     let mut driver = Driver {
