@@ -22,6 +22,7 @@ mod merge_queue;
 mod merge_refs;
 mod readme;
 mod real_agents;
+mod recovery;
 mod report;
 mod status;
 mod supervise_e2e;
