@@ -521,3 +521,62 @@ fn agents_that_exit_mid_paste_are_revived_and_tmux_survives() {
     assert_nothing_parked(&p, &dump);
     p.sb.batty(["stop", PHASE]).ok();
 }
+
+/// `batty work` checks the agent's program before it makes anything: a missing one is an
+/// error (exit 1) naming the agent and its command, and no session or worktree is made.
+#[test]
+fn work_refuses_an_agent_whose_program_is_missing() {
+    let p = Project::new(
+        &[],
+        "agents:\n  ghost: { command: \"no-such-agent-xyz --go\" }\n",
+    );
+    p.add("one", &[]);
+    let out = p.sb.batty(["work", PHASE, "--agent", "ghost"]).fails(1);
+    out.error_mentions(
+        "agent `ghost`: `no-such-agent-xyz` is not on PATH (its command is `no-such-agent-xyz --go`)",
+    );
+    assert!(out.stderr.contains("hint: install it"), "{}", out.stderr);
+    assert!(!p.session_alive());
+    assert!(!p.sb.path(format!(".batty/worktrees/{PHASE}")).exists());
+}
+
+/// Agents whose program starts but exits at once (a bad flag, no login): `batty work`
+/// fails (exit 1) saying that no agent came up, and how each ended.
+#[test]
+fn work_fails_when_no_agent_comes_up() {
+    let p = Project::new(
+        &[],
+        "agents:\n  broken: { command: \"sh -c 'echo no login here >&2; exit 7'\" }\n",
+    );
+    p.add("one", &[]);
+    let out =
+        p.sb.batty(["work", PHASE, "-n", "2", "--agent", "broken"])
+            .fails(1);
+    let names = p.agents();
+    let first = out.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: no agent came up: "),
+        "{}",
+        out.stderr
+    );
+    // (What it printed is shown when tmux read it before the program was gone.)
+    for name in &names {
+        let said = format!("`{name}` exited (status 7)");
+        assert!(first.contains(&said), "{said} in {}", out.stderr);
+    }
+    assert!(
+        out.stderr.contains("hint: fix how `broken` starts"),
+        "{}",
+        out.stderr
+    );
+    // One that does come up is not held up by the check.
+    p.sb.batty(["stop", PHASE]).ok();
+    let started = std::time::Instant::now();
+    p.work(2, "demo", &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    p.sb.batty(["stop", PHASE]).ok();
+}
