@@ -103,6 +103,11 @@ impl Inbox {
         self.pending.is_some()
     }
 
+    /// The id of the task whose message is being read.
+    pub fn reading_task(&self) -> Option<u64> {
+        self.pending.as_ref().map(|t| t.id)
+    }
+
     pub fn push_line(&mut self, raw: &str) -> Input {
         let line = clean_line(raw);
         if let Some(task) = &mut self.pending {

@@ -111,8 +111,14 @@ impl Core {
         due
     }
 
-    pub(super) fn task_timeout(&self, _task: u64) -> Time {
-        self.settings.task_timeout
+    /// How long an attempt at `task` may take: its own `timeout:` when that is a duration,
+    /// else `supervisor.task_timeout`.
+    pub(super) fn task_timeout(&self, task: u64) -> Time {
+        self.board
+            .task(task)
+            .and_then(|t| t.timeout.as_deref())
+            .and_then(own_timeout)
+            .unwrap_or(self.settings.task_timeout)
     }
 
     /// An idle agent with its task unfinished is reminded after sitting idle (with an empty
@@ -279,6 +285,14 @@ impl Core {
     pub(super) fn job_report(&mut self, agent: &str, state: ReportedState) {
         self.delivery_from_report(agent, state);
     }
+}
+
+/// A task's own `timeout:` value, read as the config reads durations (`45m`, `1h 30m`); a
+/// zero or unreadable value is no timeout of its own.
+pub(super) fn own_timeout(text: &str) -> Option<Time> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 /// Whether text waiting in an agent's input is a message of ours for `task`: its first line,

@@ -25,6 +25,7 @@ mod merge_refs;
 mod readme;
 mod real_agents;
 mod record_e2e;
+mod recovery;
 mod report;
 mod status;
 mod supervise_e2e;

@@ -11,6 +11,7 @@ use crate::git::Git;
 use crate::session::launch::Launch;
 
 use super::super::event::{BoardWrite, Effect, Event, PaneSeen, QueuedWork, Record};
+use super::prepare::prepare;
 use super::record::Facts;
 use super::{Driver, Wake};
 
@@ -139,62 +140,6 @@ fn claim(d: &mut Driver<'_>, agent: String, task: u64) {
         task,
         result: result.map_err(|e| e.to_string()),
     });
-}
-
-/// The worktree ready for an attempt; the commit it starts on.
-fn prepare(
-    d: &mut Driver<'_>,
-    agent: &str,
-    task: u64,
-    park_ref: Option<String>,
-    resume_from: Option<String>,
-) -> Result<String, String> {
-    let io = d.agents.get(agent).ok_or("the agent left the run state")?;
-    let worktree = io.record.worktree.clone();
-    let branch = io.record.branch.clone();
-    let wt = Git::new(&worktree);
-    let head = wt.head().map_err(|e| e.to_string())?;
-    if let Some(base) = resume_from {
-        // The attempt continues the earlier one's commits on this branch.
-        return Ok(base);
-    }
-    let Some(m) = &d.merge else {
-        return Ok(head);
-    };
-    let tip = Git::new(m.repo())
-        .branch_tip(m.target())
-        .map_err(|e| e.to_string())?;
-    let park_as = park_ref
-        .unwrap_or_else(|| format!("refs/batty/{}/rejected/{agent}-before-{task}", d.phase));
-    let prepared = crate::merge::prepare_branch(&crate::merge::Prepare {
-        worktree: &worktree,
-        branch: &branch,
-        target_tip: &tip,
-        phase: &d.phase,
-        park_as: &park_as,
-    });
-    match prepared {
-        Ok(crate::merge::Prepared::UpToDate) => Ok(tip),
-        Ok(crate::merge::Prepared::Moved { to, parked }) => {
-            if let Some(p) = parked {
-                let text = format!(
-                    "{} commit(s) that did not land moved off the branch to {}",
-                    p.commits, p.name
-                );
-                d.log(Some(agent), &text, false);
-            }
-            Ok(to)
-        }
-        Ok(dirty @ crate::merge::Prepared::Dirty { .. }) => {
-            let text = format!(
-                "worktree not moved to the target: {}; the attempt starts from its current commit",
-                dirty.not_moved_because().unwrap_or_default()
-            );
-            d.log(Some(agent), &text, false);
-            Ok(head)
-        }
-        Err(err) => Err(err.to_string()),
-    }
 }
 
 fn queue_merge(
