@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn styled_and_plain_captures_agree() {
-        crate::agent::screen_fixtures::styled_agrees(&adapter(), "codex");
+        crate::agent::screen_fixtures::styled_agrees(&adapter(), "codex", &[]);
     }
 
     #[test]

@@ -295,6 +295,10 @@ fn permission_escalated(agent: &'static str) {
         ]);
         names.lines().any(|w| w == format!("{name}!")).then_some(())
     });
+    // The window is flagged before the event is written.
+    run.p.wait("the escalation in the event log", RUN, || {
+        run.p.events(&name).contains("needs a person").then_some(())
+    });
     // The question stays on screen: it is not escalated again while it waits.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < deadline {
@@ -303,6 +307,12 @@ fn permission_escalated(agent: &'static str) {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_ne!(run.p.status_of(1), "done");
+    if agent == "aider" {
+        // Keys pressed while aider works wait in the terminal and answer its next question
+        // with the default ("Run shell command? [Yes]"): once sent, the task gets no Enter.
+        let events = run.p.events(&name);
+        assert!(!events.contains("pressed Enter"), "{events}");
+    }
     run.p.sb.batty(["stop", PHASE]).ok();
 }
 
