@@ -30,6 +30,8 @@ pub fn adapter() -> Adapter {
             answer(r"Open (?:URL|documentation url) for more info", "n"),
         ],
         unattended: false,
+        // prompt_toolkit reads its input in order: an Enter is late, never lost.
+        enter_retries: false,
         parts: Parts {
             base: "aider".into(),
             always: Vec::new(),

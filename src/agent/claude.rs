@@ -41,6 +41,7 @@ pub fn adapter() -> Adapter {
             ),
         ],
         unattended: false,
+        enter_retries: true,
         parts: Parts {
             base: "claude".into(),
             always: Vec::new(),

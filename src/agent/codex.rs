@@ -39,6 +39,7 @@ pub fn adapter() -> Adapter {
             ),
         ],
         unattended: false,
+        enter_retries: true,
         parts: Parts {
             base: "codex".into(),
             always: vec![

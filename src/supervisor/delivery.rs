@@ -48,7 +48,7 @@ impl Core {
         {
             job.seen_in_composer = true;
             let due = job.last_enter.unwrap_or(job.pasted_at) + ENTER_BACKOFF;
-            if job.enters < MAX_ENTERS && now >= due {
+            if job.enters < MAX_ENTERS && a.adapter.enter_retries && now >= due {
                 job.enters += 1;
                 job.last_enter = Some(now);
                 let n = job.enters;
@@ -90,7 +90,11 @@ impl Core {
         if !job.taken {
             let last = job.last_enter.unwrap_or(job.pasted_at);
             due.push(last + s.delivery_timeout);
-            if job.seen_in_composer && job.enters < MAX_ENTERS && a.capture_asked.is_none() {
+            if job.seen_in_composer
+                && job.enters < MAX_ENTERS
+                && a.adapter.enter_retries
+                && a.capture_asked.is_none()
+            {
                 due.push(last + ENTER_BACKOFF);
             }
             return due;
@@ -175,6 +179,7 @@ impl Core {
                     }
                 } else if job.seen_in_composer
                     && job.enters < MAX_ENTERS
+                    && a.adapter.enter_retries
                     && now >= last + ENTER_BACKOFF
                     && a.capture_asked.is_none()
                 {
