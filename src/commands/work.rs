@@ -113,6 +113,16 @@ pub fn run(args: Args) -> Result<()> {
         adapter = adapter.with_unattended();
     }
     let agent_command = adapter.command.clone();
+    let path = std::env::var("PATH").ok();
+    crate::agent::check_program(&adapter, path.as_deref(), project.root()).map_err(|e| {
+        user_hint(
+            e,
+            format!(
+                "install it, or set `agents.{}.command` in .batty/config.yml",
+                crate::text::escape_control(&kind)
+            ),
+        )
+    })?;
 
     let parallel = args
         .parallel

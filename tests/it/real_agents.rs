@@ -449,6 +449,31 @@ mod aider {
     }
 }
 
+/// A new user whose agent is not installed: `batty work` says which agent and command, and
+/// what to do, before anything starts (no session of agents that die at once).
+#[test]
+fn an_agent_not_on_path_stops_work_before_it_starts() {
+    let p = Project::new(&[], "");
+    p.add("Add file 1", &[]);
+    let empty = p.sb.root.join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    for (agent, program) in [("claude", "claude"), ("codex", "codex"), ("aider", "aider")] {
+        let out =
+            p.sb.batty(["work", PHASE, "--agent", agent])
+                .env("PATH", format!("{}:/usr/bin:/bin", empty.display()))
+                .fails(1);
+        out.error_mentions(&format!("agent `{agent}`: `{program}` is not on PATH"));
+        assert!(
+            out.stderr.contains(&format!(
+                "hint: install it, or set `agents.{agent}.command`"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(!p.session_alive(), "nothing started for {agent}");
+    }
+}
+
 /// Not a test: serves the fake model for trying an agent by hand, on `FAKE_MODEL_PORT`,
 /// writing every request to `FAKE_MODEL_LOG` (JSON lines) for `FAKE_MODEL_SECS` seconds.
 /// `FAKE_MODEL_DELAY_MS` and `FAKE_MODEL_ASK=1` set its options.
