@@ -474,6 +474,36 @@ fn an_agent_not_on_path_stops_work_before_it_starts() {
     }
 }
 
+/// `batty work --unattended`, stopped, then `batty work` without it: the agents started now
+/// run without the preset's flags, and the run state the supervisor reads its answers from
+/// says so (it said "unattended" still, and aider's "Run shell command?" was answered "y"
+/// for a person who had not asked for that).
+#[test]
+fn an_earlier_runs_preset_does_not_stick() {
+    let p = Project::new(&[], "");
+    let unattended = |p: &Project| -> Vec<bool> {
+        let state: serde_json::Value =
+            serde_json::from_str(&p.sb.read(format!(".batty/run/{PHASE}/state.json"))).unwrap();
+        state["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["unattended"] == true)
+            .collect()
+    };
+    p.work(2, "demo", &["--unattended"]);
+    assert_eq!(unattended(&p), [true, true]);
+    p.sb.batty(["stop", PHASE]).ok();
+    p.work(2, "demo", &[]);
+    assert_eq!(unattended(&p), [false, false]);
+    // Agents kept running keep how they were started.
+    p.sb.batty(["stop", PHASE]).ok();
+    p.work(1, "demo", &["--unattended"]);
+    p.work(2, "demo", &[]);
+    assert_eq!(unattended(&p), [true, false]);
+    p.sb.batty(["stop", PHASE]).ok();
+}
+
 /// Not a test: serves the fake model for trying an agent by hand, on `FAKE_MODEL_PORT`,
 /// writing every request to `FAKE_MODEL_LOG` (JSON lines) for `FAKE_MODEL_SECS` seconds.
 /// `FAKE_MODEL_DELAY_MS` and `FAKE_MODEL_ASK=1` set its options.
