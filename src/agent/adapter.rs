@@ -97,6 +97,11 @@ pub struct Adapter {
     pub answers: Vec<Answer>,
     /// Whether the unattended preset is applied.
     pub unattended: bool,
+    /// Whether Enter may be pressed again while a pasted task still shows in the composer.
+    /// Not for an agent that reads its terminal in order and never loses an Enter, but may
+    /// take a while to show it took one: the extra Enter would wait in its input and answer
+    /// its next question with the default.
+    pub enter_retries: bool,
     pub(super) parts: Parts,
     /// How many of `answers` are the adapter's own (the config's follow).
     pub(super) builtin_answers: usize,

@@ -26,6 +26,7 @@ pub fn adapter(batty_exe: &Path) -> Adapter {
             reply: Reply::Text("y".into()),
         }],
         unattended: false,
+        enter_retries: true,
         parts: Parts {
             base: format!(
                 "{} demo-agent",

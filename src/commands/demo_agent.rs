@@ -290,7 +290,13 @@ fn work(
 }
 
 /// Writes, commits and reports the task; the first failure is returned.
-fn finish(args: &Args, task: &DemoTask, n: u32, skip_done: bool, crash: bool) -> Result<(), String> {
+fn finish(
+    args: &Args,
+    task: &DemoTask,
+    n: u32,
+    skip_done: bool,
+    crash: bool,
+) -> Result<(), String> {
     if let Some(target) = rebase_target(task) {
         rebase_keeping_ours(&target)?;
     }

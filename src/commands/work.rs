@@ -119,7 +119,8 @@ pub fn run(args: Args) -> Result<()> {
         user_hint(
             why,
             format!(
-                "install it, or say how to start it with `agents.{kind}.command` in .batty/config.yml"
+                "install it, or say how to start it with `agents.{}.command` in .batty/config.yml",
+                crate::text::escape_control(&kind)
             ),
         )
     })?;
@@ -188,13 +189,30 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
 
-    if args.unattended {
-        // The supervisor reads it back, for the preset's answers.
-        for record in &mut plan.state.agents {
+    // The supervisor reads it back, for the preset's answers: it says how each agent's
+    // program was started. An agent started now gets this run's (an earlier run's would
+    // answer an attended aider's "Run shell command?"); one kept running keeps its own.
+    for record in &mut plan.state.agents {
+        let kept = plan.agents.iter().any(|step| {
+            step.name == record.name
+                && matches!(
+                    &step.window,
+                    plan::WindowStep::Existing {
+                        executor: plan::PaneStep::Keep(_),
+                        ..
+                    }
+                )
+        });
+        if kept {
+            continue;
+        }
+        if args.unattended {
             record.extra.insert(
                 crate::agent::UNATTENDED_KEY.to_owned(),
                 serde_json::Value::Bool(true),
             );
+        } else {
+            record.extra.remove(crate::agent::UNATTENDED_KEY);
         }
     }
     if args.dry_run {

@@ -359,6 +359,47 @@ fn no_enter_on_a_screen_the_agents_output_has_overtaken() {
 }
 
 #[test]
+fn an_agent_that_never_loses_an_enter_gets_no_second_one() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.deliver(1);
+    let agent = h.core.agents.get_mut(AGENT).expect("the agent");
+    let mut adapter = (*agent.adapter).clone();
+    adapter.enter_retries = false;
+    agent.adapter = Arc::new(adapter);
+    h.at(
+        ms(340),
+        Event::Delivered {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(()),
+        },
+    );
+    h.output(ms(350));
+    let fx = h.tick(ms(650));
+    let waiting = Screen::Ready {
+        composer: Composer::Text("Task #1: task 1".into()),
+    };
+    let fx = h.screen(ms(1100), &fx, waiting.clone());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Keys { .. })),
+        "{fx:?}"
+    );
+    // Its Enter is only late: once the screen shows it working, the paste is taken.
+    let fx = h.tick(ms(1900));
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Keys { .. })),
+        "{fx:?}"
+    );
+    h.output(ms(2000));
+    let fx = h.tick(ms(2300));
+    h.screen(ms(2310), &fx, Screen::Busy);
+    assert!(
+        h.core.next_wake().is_some_and(|t| t > ms(6000)),
+        "no delivery deadline left"
+    );
+}
+
+#[test]
 fn a_paste_never_taken_fails_the_attempt_and_gives_the_task_back() {
     let mut h = Harness::new(vec![task(1, "todo")]);
     h.deliver(1);

@@ -50,7 +50,7 @@ impl Core {
             let due = job.last_enter.unwrap_or(job.pasted_at) + ENTER_BACKOFF;
             // Output since the capture means the agent moved on: an Enter now could land on
             // a question that appeared meanwhile and answer it with its default.
-            if job.enters < MAX_ENTERS && now >= due && !a.screen_stale {
+            if job.enters < MAX_ENTERS && a.adapter.enter_retries && now >= due && !a.screen_stale {
                 job.enters += 1;
                 job.last_enter = Some(now);
                 let n = job.enters;
@@ -92,7 +92,11 @@ impl Core {
         if !job.taken {
             let last = job.last_enter.unwrap_or(job.pasted_at);
             due.push(last + s.delivery_timeout);
-            if job.seen_in_composer && job.enters < MAX_ENTERS && a.capture_asked.is_none() {
+            if job.seen_in_composer
+                && job.enters < MAX_ENTERS
+                && a.adapter.enter_retries
+                && a.capture_asked.is_none()
+            {
                 due.push(last + ENTER_BACKOFF);
             }
             return due;
@@ -183,6 +187,7 @@ impl Core {
                     }
                 } else if job.seen_in_composer
                     && job.enters < MAX_ENTERS
+                    && a.adapter.enter_retries
                     && now >= last + ENTER_BACKOFF
                     && a.capture_asked.is_none()
                 {
