@@ -936,7 +936,12 @@ fn an_attempt_that_ended_without_its_outcome_recorded_is_not_left_merging() {
     // `merging`, but no attempt runs.
     let entry = f.queue.get(1).unwrap().clone();
     merged_tip(&merge::attempt(&f.ctx, &entry));
-    let mut queue = MergeQueue::load(&qfile).unwrap();
+    // A process another test thread forks during the attempt shares its lock until it
+    // execs; the attempt has ended once that child lets go.
+    let mut queue = wait_until("the attempt's lock let go", Duration::from_secs(5), || {
+        let q = MergeQueue::load(&qfile).unwrap();
+        (q.get(1).unwrap().state != EntryState::Merging).then_some(q)
+    });
     let e = queue.get(1).unwrap();
     assert_eq!((e.state, e.interrupted), (EntryState::Waiting, true));
     assert_eq!(queue.next_waiting().map(|e| e.task), Some(1));

@@ -475,7 +475,7 @@ fn an_agent_not_on_path_stops_work_before_it_starts() {
         out.error_mentions(&format!("agent `{agent}`: `{program}` is not on PATH"));
         assert!(
             out.stderr.contains(&format!(
-                "hint: install it, or set `agents.{agent}.command`"
+                "hint: install it, or say how to start it with `agents.{agent}.command`"
             )),
             "{}",
             out.stderr
