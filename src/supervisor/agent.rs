@@ -85,6 +85,8 @@ pub enum Step {
         task: u64,
         attempt: u32,
         note: Option<String>,
+        /// The attempt continues an earlier one's commits from here: the note then lists them.
+        resume_from: Option<String>,
         since: Time,
     },
     Delivering {
@@ -182,6 +184,8 @@ pub struct Agent {
     pub hang_interrupt: Option<Time>,
     /// Its prompt has shown text that was never sent since then (with no task held).
     pub text_waiting_since: Option<Time>,
+    /// How its screen looked when its last process ended (for the next attempt's note).
+    pub last_screen: Vec<String>,
 }
 
 impl Agent {
@@ -210,6 +214,7 @@ impl Agent {
             last_attempt: None,
             hang_interrupt: None,
             text_waiting_since: None,
+            last_screen: Vec::new(),
         }
     }
 
@@ -264,6 +269,7 @@ impl Agent {
         self.question = None;
         self.hang_interrupt = None;
         self.text_waiting_since = None;
+        self.last_screen.clear();
     }
 
     /// Bytes in the pty log.
