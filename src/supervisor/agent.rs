@@ -157,6 +157,9 @@ pub struct Agent {
     /// Its last output ended on its ready prompt ([`super::event::Event::Prompt`]): the
     /// screen is worth reading as soon as it holds no task.
     pub at_prompt: bool,
+    /// This process has reported its state itself (a hook, `batty agent-status`): its
+    /// reports are awaited rather than its prompt hurried to a screen read.
+    pub reports: bool,
     /// A capture was asked for and its screen has not come back.
     pub capture_asked: Option<Time>,
     /// The number of the last capture asked for.
@@ -199,6 +202,7 @@ impl Agent {
             last_output: None,
             screen_stale: false,
             at_prompt: false,
+            reports: false,
             capture_asked: None,
             capture_seq: 0,
             epoch_seq: 0,
@@ -262,6 +266,7 @@ impl Agent {
         self.last_output = Some(now);
         self.screen_stale = true;
         self.at_prompt = false;
+        self.reports = false;
         self.capture_asked = None;
         self.epoch_seq = self.capture_seq;
         self.report = None;

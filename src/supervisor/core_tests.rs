@@ -1241,3 +1241,47 @@ fn output_after_the_prompt_cancels_the_early_read() {
         "{fx:?}"
     );
 }
+
+#[test]
+fn an_agent_that_reports_its_state_is_not_hurried_to_a_screen_read() {
+    let mut h = Harness::new(vec![task(1, "todo"), task(2, "todo")]);
+    h.working_on(1);
+    h.at(
+        ms(660),
+        Event::Report {
+            agent: AGENT.into(),
+            state: ReportedState::Busy,
+            note: None,
+        },
+    );
+    let mut done = h.board_task(1);
+    done.status = "done".into();
+    h.file(ms(700), done);
+    // Its prompt shows before its idle report is read: no capture, the report decides.
+    h.output(ms(705));
+    let fx = h.at(
+        ms(705),
+        Event::Prompt {
+            agent: AGENT.into(),
+        },
+    );
+    assert!(
+        fx.iter().all(|e| !matches!(e, Effect::Capture { .. })),
+        "{fx:?}"
+    );
+    let fx = h.at(
+        ms(706),
+        Event::Report {
+            agent: AGENT.into(),
+            state: ReportedState::Idle,
+            note: None,
+        },
+    );
+    assert!(
+        fx.contains(&Effect::Claim {
+            agent: AGENT.into(),
+            task: 2
+        }),
+        "{fx:?}"
+    );
+}

@@ -437,7 +437,8 @@ impl Core {
     /// silence: the screen still decides, the wait is what goes. One holding a task waits as
     /// before, so that a prompt shown mid-task never hurries a reminder; its screen is read
     /// at once when the task ends (often the prompt shows before the board says done).
-    /// One that reported idle needs no look.
+    /// One that reports its state itself waits for its report (the silence still brings a
+    /// look if none comes).
     pub(super) fn on_prompt(&mut self, now: Time, agent: &str) {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
@@ -454,6 +455,7 @@ impl Core {
         let free = self.agents.get(agent).is_some_and(|a| {
             a.alive()
                 && a.at_prompt
+                && !a.reports
                 && a.screen_stale
                 && a.job.is_none()
                 && a.step.is_none()
@@ -529,6 +531,7 @@ impl Core {
             return;
         }
         a.report = Some((state, now));
+        a.reports = true;
         self.job_report(agent, state);
         match state {
             ReportedState::Asking => {
