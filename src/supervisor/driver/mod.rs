@@ -652,7 +652,7 @@ mod tests {
         );
         assert_eq!(safety_interval(&[], false), QUIET_SAFETY);
         assert_eq!(
-            safety_interval(&[idle.clone()], true),
+            safety_interval(std::slice::from_ref(&idle), true),
             SAFETY,
             "a merge waits"
         );
