@@ -96,6 +96,7 @@ pub fn run(args: Args) -> Result<()> {
         args.parallel,
         script::TASKS.len()
     ));
+    note("stop it with Ctrl-C: everything the demo started is removed");
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if terminal && !args.no_attach && !crate::tmux::Tmux::inside_tmux() {
         demo.attach(&session);

@@ -60,8 +60,7 @@ fn demo_without_a_terminal_merges_every_task_and_leaves_nothing_behind() {
     let last = out
         .stdout
         .lines()
-        .filter(|l| l.contains("tasks done · agents:"))
-        .last()
+        .rfind(|l| l.contains("tasks done · agents:"))
         .unwrap();
     assert!(last.ends_with("merged 10"), "{last}");
     let table: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with('#')).collect();
@@ -98,6 +97,7 @@ fn demo_without_a_terminal_merges_every_task_and_leaves_nothing_behind() {
         .find(|l| l.contains("watch them: tmux -S "))
         .expect("the attach command is printed");
     assert!(socket_line.contains(&tmp.to_string_lossy().into_owned()));
+    assert!(out.stdout.contains("stop it with Ctrl-C"), "{}", out.stdout);
     // Nothing left: no temp folder, no process of its server, not the server itself.
     assert_eq!(entries(&tmp), Vec::<String>::new());
     let left = processes_mentioning(&tmp.to_string_lossy());
