@@ -21,6 +21,14 @@
 //! Options: `--tasks N` (default 50, samples per latency and tasks in the batch), `--quiet S`
 //! (seconds, default 30), `--lines N` (lines the chatty agent prints, default 400000, about
 //! 10 MB). The tmux server is killed and the temp dir removed at the end, also on failure.
+//!
+//! `--board-sizes 0,10000` runs the board-size sweep instead: for each size, a fresh board of
+//! that many done tasks (not committed, see `board_case`), the supervisor's start on it (`batty work` -> its agent idle, against
+//! `cat` of the task files), and `--tasks` tasks added one at a time (dispatch latency as
+//! above, and the task files opened in the task folder per task, counted by inotify from the
+//! add to the next add), each against the smallest board of the same run. `--batty PATH`
+//! (repeatable) times those binaries instead of the one built here, e.g. an older build
+//! against the current one, sizes interleaved.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -42,6 +50,8 @@ struct Opts {
     tasks: u64,
     quiet: u64,
     lines: u64,
+    board_sizes: Vec<u64>,
+    binaries: Vec<PathBuf>,
 }
 
 fn parse_opts() -> Opts {
@@ -49,9 +59,26 @@ fn parse_opts() -> Opts {
         tasks: 50,
         quiet: 30,
         lines: 400_000,
+        board_sizes: Vec::new(),
+        binaries: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--batty" {
+            let path = args.next().expect("`--batty` needs a path");
+            opts.binaries.push(PathBuf::from(path));
+            continue;
+        }
+        if flag == "--board-sizes" {
+            let list = args
+                .next()
+                .expect("`--board-sizes` needs a list, e.g. 0,10000");
+            opts.board_sizes = list
+                .split(',')
+                .map(|n| n.trim().parse().expect("`--board-sizes` takes numbers"))
+                .collect();
+            continue;
+        }
         let value: u64 = args
             .next()
             .and_then(|v| v.parse().ok())
@@ -60,7 +87,10 @@ fn parse_opts() -> Opts {
             "--tasks" => opts.tasks = value.max(1),
             "--quiet" => opts.quiet = value.max(1),
             "--lines" => opts.lines = value.max(1),
-            _ => panic!("unknown option `{flag}` (known: --tasks N, --quiet S, --lines N)"),
+            _ => panic!(
+                "unknown option `{flag}` (known: --tasks N, --quiet S, --lines N, \
+                 --board-sizes N,N, --batty PATH)"
+            ),
         }
     }
     opts
@@ -453,6 +483,10 @@ fn batty_binary() -> PathBuf {
 
 fn main() {
     let opts = parse_opts();
+    if !opts.board_sizes.is_empty() {
+        board_sweep(&opts);
+        return;
+    }
     let sb = Sandbox::new(batty_binary());
     let phase = "bench";
     sb.batty(&["init", "--phase", phase]);
@@ -736,4 +770,165 @@ fn baselines(sb: &Sandbox) -> (Duration, Duration) {
         .collect();
     sb.tmux(&["kill-session", "-t", "baseline"]);
     (percentile(&round_trip, 0.5), percentile(&paste, 0.5))
+}
+
+/// What one board size cost one binary.
+struct BoardCase {
+    start: Duration,
+    cat: Duration,
+    dispatch: Duration,
+    opens_per_task: f64,
+}
+
+/// `--board-sizes`: each binary on each size, sizes interleaved so a noisy spell of the machine
+/// does not fall on one binary; ratios against the smallest size of the same binary.
+fn board_sweep(opts: &Opts) {
+    let binaries = if opts.binaries.is_empty() {
+        vec![batty_binary()]
+    } else {
+        opts.binaries.clone()
+    };
+    let mut sizes = opts.board_sizes.clone();
+    sizes.sort_unstable();
+    println!(
+        "bench_supervise board sweep: sizes {sizes:?}, {} tasks added per size, demo agent \
+         --delay 0 --lines 0",
+        opts.tasks
+    );
+    let mut results: Vec<Vec<BoardCase>> = binaries.iter().map(|_| Vec::new()).collect();
+    for &size in &sizes {
+        for (b, batty) in binaries.iter().enumerate() {
+            let case = board_case(batty, size, opts.tasks);
+            let first = results[b].first().unwrap_or(&case);
+            println!(
+                "{}  {size:>6} tasks: start {:>8.1} ms ({:.2}x cat of the files, {:.1} ms; \
+                 {:.2}x the smallest board)  dispatch p50 {:>7.2} ms ({:.2}x the smallest \
+                 board)  task files opened per task {:.1}",
+                batty.display(),
+                ms(case.start),
+                ms(case.start) / ms(case.cat).max(0.001),
+                ms(case.cat),
+                ms(case.start) / ms(first.start),
+                ms(case.dispatch),
+                ms(case.dispatch) / ms(first.dispatch),
+                case.opens_per_task
+            );
+            results[b].push(case);
+        }
+    }
+}
+
+/// A board of `size` done tasks under one supervisor with one idle demo agent; `samples` tasks
+/// added to it one at a time.
+fn board_case(batty: &Path, size: u64, samples: u64) -> BoardCase {
+    use notify::Watcher;
+
+    let sb = Sandbox::new(batty.to_owned());
+    let phase = "big";
+    sb.batty(&["init", "--phase", phase]);
+    let config = "agents:\n  demo:\n    args: [\"--delay\", \"0\", \"--lines\", \"0\"]\n";
+    std::fs::write(sb.repo.join(".batty/config.yml"), config).expect("write the config");
+    sb.git(&["add", "-A"]);
+    sb.git(&["commit", "-q", "-m", "batty board"]);
+    // The old tasks stay out of git: every agent's worktree would hold them, and its `git
+    // status` before each task grows with the files in it. That is git's cost, not the board's.
+    let tasks = sb.repo.join(format!(".batty/kanban/{phase}/tasks"));
+    for id in 1..=size {
+        let text = format!(
+            "---\nid: {id}\ntitle: old {id}\nstatus: done\npriority: medium\n\
+             created: 2026-01-01T00:00:00Z\nupdated: 2026-01-01T00:00:00Z\n---\n\nDone long ago.\n"
+        );
+        std::fs::write(tasks.join(format!("{id:04}-old-{id}.md")), text).expect("write a task");
+    }
+    let cat = {
+        let mut cmd = sb.command("sh");
+        cmd.arg("-c")
+            .arg("find \"$1\" -name '*.md' -exec cat {} + > /dev/null")
+            .arg("sh")
+            .arg(&tasks);
+        let runs: Vec<Duration> = (0..5)
+            .map(|_| {
+                let t0 = Instant::now();
+                let ok = cmd.status().expect("run find | cat").success();
+                assert!(ok, "cat of the task files failed");
+                t0.elapsed()
+            })
+            .collect();
+        percentile(&runs, 0.5)
+    };
+
+    let mut status = StatusWatch::new(sb.status_path(phase));
+    let t0 = Instant::now();
+    sb.batty(&["work", phase, "--parallel", "1", "--agent", "demo"]);
+    poll_until("the agent to turn idle", LONG, || {
+        status.all_idle(1).then_some(())
+    });
+    let start = t0.elapsed();
+    let snapshot = status.poll().expect("status written").clone();
+    let agent = snapshot.agents.keys().next().expect("one agent").clone();
+    let pty = sb.pty_log(phase, &agent);
+
+    // Every open of a task file in the folder, by anyone (only the supervisor and its agent's
+    // batty calls run here): what a dispatch costs in reads.
+    let opens = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = opens.clone();
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        use notify::event::{AccessKind, EventKind};
+        let Ok(ev) = ev else { return };
+        if !matches!(ev.kind, EventKind::Access(AccessKind::Open(_))) {
+            return;
+        }
+        let task_files = ev
+            .paths
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".md") && !n.starts_with('.'))
+            })
+            .count();
+        counter.fetch_add(task_files as u64, std::sync::atomic::Ordering::Relaxed);
+    })
+    .expect("an inotify watcher");
+    watcher
+        .watch(&tasks, notify::RecursiveMode::NonRecursive)
+        .expect("watch the task folder");
+
+    let mut dispatch = Vec::new();
+    let opens_before = opens.load(std::sync::atomic::Ordering::Relaxed);
+    for id in size + 1..=size + samples {
+        poll_until("the agent to be idle", LONG, || {
+            status.all_idle(1).then_some(())
+        });
+        let mut watch = PtyWatch::at_end(pty.clone());
+        let t0 = Instant::now();
+        sb.add_task(phase, id);
+        let mut seen_busy = false;
+        let message = poll_until(&format!("task #{id}'s message"), LONG, || {
+            watch
+                .poll()
+                .into_iter()
+                .any(|m| matches!(m, Mark::Message(m) if m == id))
+                .then(Instant::now)
+        });
+        dispatch.push(message - t0);
+        poll_until(&format!("idle after task #{id}"), LONG, || {
+            let s = status.poll()?;
+            let a = &s.agents[&agent];
+            seen_busy |= a.task.is_some();
+            (seen_busy && a.state == AgentState::Idle && a.task.is_none()).then_some(())
+        });
+    }
+    // The last task's done write is seen before the agent turns idle; its events need a moment
+    // to come through the watcher's thread.
+    std::thread::sleep(Duration::from_millis(200));
+    let opened = opens.load(std::sync::atomic::Ordering::Relaxed) - opens_before;
+    drop(watcher);
+    sb.batty(&["stop", phase]);
+    BoardCase {
+        start,
+        cat,
+        dispatch: percentile(&dispatch, 0.5),
+        opens_per_task: opened as f64 / samples as f64,
+    }
 }
