@@ -113,12 +113,39 @@ fn race(edit: Edit) {
         assert_eq!(landed, 1, "task #{id}'s work is on main {landed} times");
         assert!(e.sb.path(format!("demo/task-{id}.txt")).is_file());
     }
-    let written_back = events
-        .matches("was saved from a copy older than its claim; claim written back")
-        .count();
+    const WRITTEN_BACK: &str = "was saved from a copy older than its claim; claim written back";
+    for &id in &ids {
+        let about: Vec<&str> = events
+            .lines()
+            .filter(|l| l.contains(&format!("#{id} ")) || l.contains(&format!("#{id}:")))
+            .collect();
+        let shown = || about.join("\n");
+        // A save taken as a person's release frees the agent: the symptom of issue 11.
+        assert!(
+            !about.iter().any(|l| l.contains("freed")
+                || l.contains("released")
+                || l.contains("not delivered")),
+            "task #{id} was let go:\n{}",
+            shown()
+        );
+        let told = about.iter().filter(|l| l.contains(WRITTEN_BACK)).count();
+        assert!(
+            told <= 1,
+            "task #{id}'s claim written back {told} times:\n{}",
+            shown()
+        );
+    }
+    let written_back = events.matches(WRITTEN_BACK).count();
     if edit == Edit::StaleBuffer {
-        // Every round saved its buffer over the claim; every claim came back.
-        assert_eq!(written_back, rounds as usize, "{events}");
+        // Every round saves its buffer over the claim. The supervisor writes the claim back
+        // when it sees that save while the task is in progress; a save it sees only as part of
+        // the agent's `done` write, which lands on top of it, needs nothing written back (the
+        // edit and the single delivery are checked above for every task). Most rounds must see
+        // the save in progress, or the race is not being run.
+        assert!(
+            written_back * 2 >= rounds as usize,
+            "{written_back} of {rounds} saves over a claim had it written back"
+        );
     }
     eprintln!(
         "{edit:?}: {rounds} rounds, {} edits kept, {written_back} saves over a claim had it written back",
