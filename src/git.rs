@@ -273,6 +273,17 @@ impl Git {
         Ok(parse::status_z(&out).into_iter().map(|(_, p)| p).collect())
     }
 
+    /// [`Git::dirty_files`]`(true)` split in two: tracked paths with uncommitted changes
+    /// (staged or not), and untracked (not ignored) files, each listed on its own.
+    pub fn changes(&self) -> Result<(Vec<String>, Vec<String>), GitError> {
+        let out = self.read(["status", "--porcelain=v1", "-z", "--untracked-files=all"])?;
+        let (untracked, changed): (Vec<_>, Vec<_>) = parse::status_z(&out)
+            .into_iter()
+            .partition(|(code, _)| code == "??");
+        let paths = |v: Vec<(String, String)>| v.into_iter().map(|(_, p)| p).collect();
+        Ok((paths(changed), paths(untracked)))
+    }
+
     /// Files git left unmerged (conflicted) in this checkout.
     pub fn conflicted_files(&self) -> Result<Vec<String>, GitError> {
         let out = self.read(["diff", "--name-only", "--diff-filter=U", "-z"])?;

@@ -132,6 +132,11 @@ impl Project {
     pub fn event_log(&self, phase: &str, agent: &str) -> PathBuf {
         self.logs_dir(phase).join(format!("{agent}.events.log"))
     }
+    /// What the supervisor said that is about no one agent: configuration reloads and
+    /// errors, board problems, merge queue faults (no agent's log has this suffix).
+    pub fn supervisor_log(&self, phase: &str) -> PathBuf {
+        self.logs_dir(phase).join("supervisor.log")
+    }
     /// The phase's append-only record of every attempt (`docs/record.md`).
     pub fn attempts_file(&self, phase: &str) -> PathBuf {
         self.logs_dir(phase).join("attempts.jsonl")

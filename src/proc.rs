@@ -7,6 +7,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// Whether the programs this process runs get a process group of their own.
+static OWN_GROUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on every program [`Cmd::run`] starts gets its own process group, so that the end
+/// of this process (its tmux pane killed by `batty stop`, Ctrl-C in its pane, a hangup) does
+/// not kill a git command halfway through its work: one killed mid-write leaves a lock file
+/// or a half-updated checkout behind. For the supervisor, whose git steps are short.
+pub fn children_in_own_group() {
+    OWN_GROUP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A subprocess that failed to start or exited unsuccessfully.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcError {
@@ -163,6 +174,10 @@ impl Cmd {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        if OWN_GROUP.load(std::sync::atomic::Ordering::Relaxed) {
+            use std::os::unix::process::CommandExt as _;
+            cmd.process_group(0);
+        }
         let spawn_err = |source| ProcError::Spawn {
             cmdline: cmdline.clone(),
             source,

@@ -97,6 +97,11 @@ pub struct Adapter {
     pub answers: Vec<Answer>,
     /// Whether the unattended preset is applied.
     pub unattended: bool,
+    /// Whether Enter may be pressed again while a pasted task still shows in the composer.
+    /// Not for an agent that reads its terminal in order and never loses an Enter, but may
+    /// take a while to show it took one: the extra Enter would wait in its input and answer
+    /// its next question with the default.
+    pub enter_retries: bool,
     pub(super) parts: Parts,
     /// How many of `answers` are the adapter's own (the config's follow).
     pub(super) builtin_answers: usize,
@@ -121,7 +126,13 @@ impl Adapter {
     /// Classifies a `capture-pane` snapshot, plain or with attributes (`-e`): configured
     /// patterns first, then the adapter's own reading.
     pub fn classify(&self, screen: &str) -> Screen {
-        let capture = Capture::parse(screen);
+        self.classify_at(screen, None)
+    }
+
+    /// [`Adapter::classify`] knowing the cursor's row: where the agent's input would go.
+    pub fn classify_at(&self, screen: &str, cursor_row: Option<usize>) -> Screen {
+        let mut capture = Capture::parse(screen);
+        capture.cursor_row = cursor_row;
         if capture.lines.is_empty() {
             return Screen::Unknown;
         }

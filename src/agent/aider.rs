@@ -2,7 +2,9 @@
 //!
 //! - Ready: below its last `─` rule, optionally the files in the chat, then the prompt:
 //!   `> ` (or `<edit format>[ multi]> `), one `> ` line per line typed or pasted.
-//! - Busy: `Waiting for openai/gpt-4o` with its spinner.
+//! - Busy: `Waiting for openai/gpt-4o` with its spinner; before it shows, a message sent
+//!   looks as typed in a plain capture, but a styled one has the prompt's colour reset left
+//!   at the cursor below the input.
 //! - Question: a last line ending in `(Y)es/(N)o... [Yes]: ` with nothing typed after it.
 //! - Routine: "what's new" no, `.aider*` into `.gitignore` no (a `.gitignore` aider writes
 //!   stays untracked in the worktree and is in most target trees), add a file to the chat
@@ -28,6 +30,8 @@ pub fn adapter() -> Adapter {
             answer(r"Open (?:URL|documentation url) for more info", "n"),
         ],
         unattended: false,
+        // prompt_toolkit reads its input in order: an Enter is late, never lost.
+        enter_retries: false,
         parts: Parts {
             base: "aider".into(),
             always: Vec::new(),
@@ -56,6 +60,9 @@ fn answer(pattern: &str, reply: &str) -> Answer {
         reply: Reply::Text(reply.into()),
     }
 }
+
+/// How far below the last input line a submitted prompt leaves its cursor (seen: 2).
+const SUBMITTED_GAP: usize = 3;
 
 /// `... (Y)es/(N)o [Yes]:` (its questions), `... (Y/n)` (its crash report's).
 fn is_question(line: &str) -> bool {
@@ -101,6 +108,11 @@ fn read(c: &Capture) -> Screen {
     let Some(first) = (from..n).find(|&i| prompt_len(&c.lines[i]).is_some()) else {
         return Screen::Unknown;
     };
+    // A message just submitted stays on screen exactly as typed until output starts; only
+    // the cursor, gone below it, tells the two apart.
+    if c.cursor_row.is_some_and(|row| !(first..n).contains(&row)) {
+        return Screen::Busy;
+    }
     let mut typed = Vec::new();
     for line in &c.lines[first..n] {
         match prompt_len(line) {
@@ -109,6 +121,17 @@ fn read(c: &Capture) -> Screen {
         }
     }
     let text = typed.join("\n");
+    // Enter pressed: the prompt stops drawing and leaves its colour reset at the cursor, one
+    // blank line below the input, where the spinner comes next. Until then the message looks
+    // typed; an Enter "retried" now would wait in the terminal and answer aider's next
+    // question ("Run shell command? [Yes]") with its default.
+    let below = n - 1;
+    if !text.trim().is_empty()
+        && c.trailing_reset
+            .is_some_and(|r| r > below && r <= below + SUBMITTED_GAP)
+    {
+        return Screen::Busy;
+    }
     Screen::Ready {
         composer: if text.trim().is_empty() {
             Composer::Empty
@@ -141,6 +164,7 @@ mod tests {
                         "Task #14: Add a file\nThe body line one.\n\nBoard: /tmp/x/repo/.batty/kanban/v1\nWhen you are done, commit your work on the current branch, then run `batty task done 14`.",
                     ),
                 ),
+                ("busy-just-submitted-short", Typed("hello there")),
                 ("busy-thinking", IsBusy),
                 (
                     "create-new-file",
@@ -163,6 +187,31 @@ mod tests {
                 ("whats-new", Asks("what's new")),
             ],
         );
+    }
+
+    #[test]
+    fn a_submitted_message_is_told_from_a_typed_one_by_the_cursor() {
+        let a = adapter();
+        for name in ["busy-just-submitted", "pasted-before-enter"] {
+            let screen = load("aider", name);
+            let last = Capture::parse(&screen).lines.len() - 1;
+            assert!(matches!(
+                a.classify_at(&screen, Some(last)),
+                Screen::Ready {
+                    composer: Composer::Text(_)
+                }
+            ));
+            assert_eq!(a.classify_at(&screen, Some(last + 1)), Screen::Busy);
+            assert_eq!(a.classify_at(&screen, Some(0)), Screen::Busy);
+        }
+        let idle = load("aider", "idle-after-task");
+        let last = Capture::parse(&idle).lines.len() - 1;
+        assert!(matches!(
+            a.classify_at(&idle, Some(last)),
+            Screen::Ready {
+                composer: Composer::Empty
+            }
+        ));
     }
 
     fn answer_to(a: &Adapter, name: &str) -> Option<Reply> {
@@ -219,6 +268,15 @@ mod tests {
 
     #[test]
     fn styled_and_plain_captures_agree() {
-        crate::agent::screen_fixtures::styled_agrees(&adapter(), "aider");
+        use crate::agent::screen_fixtures::Expect::IsBusy;
+        // Sent, before the spinner: typed in a plain capture, taken in a styled one.
+        crate::agent::screen_fixtures::styled_agrees(
+            &adapter(),
+            "aider",
+            &[
+                ("busy-just-submitted", IsBusy),
+                ("busy-just-submitted-short", IsBusy),
+            ],
+        );
     }
 }

@@ -8,7 +8,8 @@
 //! - Question: any dialog or menu; they end in a hint line (`Enter to confirm · Esc to
 //!   cancel`, `Enter to select · ↑/↓ to navigate`, `Esc to cancel · Tab to amend`) and have
 //!   no numbers on most choices, with `❯` on the focused one, often "No".
-//! - Routine: trusting the worktree ("Quick safety check", focus on `No, exit` by default).
+//! - Routine: trusting the worktree ("Quick safety check", focus on `No, exit` by default);
+//!   the auto-mode billing notice a gateway brings (`Enter to continue`, its only choice).
 //!   Unattended: the bypass-permissions warning, should it show despite the preset's setting.
 
 use regex::Regex;
@@ -31,8 +32,16 @@ pub fn adapter() -> Adapter {
                 r"Is this a project you created or one you trust\?(?s:.*)\n\s*❯ No, exit\n\s*Yes, I trust this folder",
                 &["Down", "Enter"],
             ),
+            // A notice, shown once per HOME at the first auto-mode check through a gateway
+            // (any ANTHROPIC_BASE_URL but Anthropic's): its only choice keeps the mode the
+            // user runs in. Left alone, it holds the tool call and the task until a person comes.
+            answer(
+                r"(?s)We're changing auto mode to no longer charge for classifier requests.*Auto mode works for now.*\n\s*Enter to continue",
+                &["Enter"],
+            ),
         ],
         unattended: false,
+        enter_retries: true,
         parts: Parts {
             base: "claude".into(),
             always: Vec::new(),
@@ -60,7 +69,7 @@ pub fn adapter() -> Adapter {
                 ),
             ],
         },
-        builtin_answers: 2,
+        builtin_answers: 3,
         read: Some(read),
         patterns: Default::default(),
     }
@@ -95,16 +104,7 @@ fn is_hint(line: &str) -> bool {
 fn read(c: &Capture) -> Screen {
     let n = c.lines.len();
     if let Some(hint) = c.last_index(8, is_hint) {
-        // The dialog starts at the rule above its focused choice (or above the hint).
-        let focus = (0..hint)
-            .rev()
-            .find(|&i| c.lines[i].trim_start().starts_with('❯'))
-            .unwrap_or(hint);
-        let start = (0..focus)
-            .rev()
-            .find(|&i| is_rule(&c.lines[i]))
-            .map_or(0, |i| i + 1);
-        return Screen::Question(c.text(start..hint + 1));
+        return Screen::Question(c.text(dialog_start(c, hint)..hint + 1));
     }
     // The composer: the last two rules with a `❯` line right under the first.
     let Some(bottom) = c.last_index(6, is_rule) else {
@@ -130,6 +130,26 @@ fn read(c: &Capture) -> Screen {
     Screen::Ready {
         composer: composer(c, top + 1, bottom),
     }
+}
+
+/// The first line of the dialog whose hint line is `hint`. A dialog is drawn under a
+/// full-width rule and may hold more rules (a menu's extra choices): walking up the blocks
+/// between rules, it starts at the lowest block holding the focused choice (`❯`). A notice
+/// has no focus; the transcript above it may (`❯ Task #1` is the message sent): it starts
+/// at the last rule. No rule at all: the whole screen.
+fn dialog_start(c: &Capture, hint: usize) -> usize {
+    let rules: Vec<usize> = (0..hint).filter(|&i| is_rule(&c.lines[i])).collect();
+    let Some(&last) = rules.last() else {
+        return 0;
+    };
+    let mut below = hint;
+    for &rule in rules.iter().rev() {
+        if (rule + 1..below).any(|i| c.lines[i].trim_start().starts_with('❯')) {
+            return rule + 1;
+        }
+        below = rule;
+    }
+    last + 1
 }
 
 /// `✶ Shimmying…`, `· Skedaddling… (0s · ↓ 10 tokens)`.
@@ -242,6 +262,17 @@ mod tests {
         let q = question("trust-folder");
         assert!(q.starts_with(" Accessing workspace:"), "{q}");
         assert!(q.ends_with("Enter to confirm · Esc to cancel"), "{q}");
+        let q = question("auto-mode-classifier-billing");
+        assert!(q.starts_with("  We're changing auto mode"), "{q}");
+        assert!(
+            !q.contains("Task #1"),
+            "a notice has no focus; the transcript's `❯` is not one: {q}"
+        );
+        let q = question("ask-user-question");
+        assert!(
+            q.starts_with(" ☐ File name"),
+            "a menu's inner rule is inside it: {q}"
+        );
         let q = question("permission-bash");
         assert!(q.starts_with(" Bash command"), "{q}");
         assert!(
@@ -260,12 +291,16 @@ mod tests {
             a.answer_for(&question("trust-folder-yes-focused")),
             Some(&enter)
         );
+        assert_eq!(
+            a.answer_for(&question("auto-mode-classifier-billing")),
+            Some(&enter),
+            "a notice whose only choice is to go on"
+        );
         for other in [
             "api-key",
             "permission-bash",
             "ask-user-question",
             "bypass-warning",
-            "auto-mode-classifier-billing",
         ] {
             assert_eq!(a.answer_for(&question(other)), None, "{other} is escalated");
         }
@@ -276,7 +311,7 @@ mod tests {
 
     #[test]
     fn styled_and_plain_captures_agree() {
-        crate::agent::screen_fixtures::styled_agrees(&adapter(), "claude");
+        crate::agent::screen_fixtures::styled_agrees(&adapter(), "claude", &[]);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn adapter() -> Adapter {
             ),
         ],
         unattended: false,
+        enter_retries: true,
         parts: Parts {
             base: "codex".into(),
             always: vec![
@@ -218,7 +219,7 @@ mod tests {
 
     #[test]
     fn styled_and_plain_captures_agree() {
-        crate::agent::screen_fixtures::styled_agrees(&adapter(), "codex");
+        crate::agent::screen_fixtures::styled_agrees(&adapter(), "codex", &[]);
     }
 
     #[test]

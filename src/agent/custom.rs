@@ -15,6 +15,7 @@ pub fn adapter(kind: &str, command: &str) -> Adapter {
         interrupt: vec!["C-c".into()],
         answers: Vec::new(),
         unattended: false,
+        enter_retries: true,
         parts: Parts {
             base: command.into(),
             ..Parts::default()

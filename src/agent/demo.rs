@@ -26,6 +26,7 @@ pub fn adapter(batty_exe: &Path) -> Adapter {
             reply: Reply::Text("y".into()),
         }],
         unattended: false,
+        enter_retries: true,
         parts: Parts {
             base: format!(
                 "{} demo-agent",
@@ -101,6 +102,11 @@ impl Inbox {
     /// True while in the middle of a message.
     pub fn reading(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// The id of the task whose message is being read.
+    pub fn reading_task(&self) -> Option<u64> {
+        self.pending.as_ref().map(|t| t.id)
     }
 
     pub fn push_line(&mut self, raw: &str) -> Input {

@@ -12,6 +12,13 @@ pub struct Capture {
     dim: Vec<Vec<Range<usize>>>,
     /// Whether the capture carried attributes at all.
     pub styled: bool,
+    /// The row the terminal's cursor is on (0 is the top line), when the capture said.
+    pub cursor_row: Option<usize>,
+    /// The last raw line with anything on it, escapes included, when that line holds only
+    /// a colour reset (`\e[39m`, `\e[0m`): the cell a full-screen prompt left behind when it
+    /// finished drawing and moved the cursor below its input. Its index may be past
+    /// [`Capture::lines`] (trailing empty lines are dropped).
+    pub trailing_reset: Option<usize>,
 }
 
 impl Capture {
@@ -21,7 +28,11 @@ impl Capture {
         let mut styled = false;
         // SGR state carries over line ends, as the terminal's does.
         let mut dimmed = false;
-        for raw_line in raw.split('\n') {
+        let mut trailing_reset = None;
+        for (index, raw_line) in raw.split('\n').enumerate() {
+            if !raw_line.is_empty() {
+                trailing_reset = is_bare_reset(raw_line).then_some(index);
+            }
             let mut text = String::new();
             let mut ranges: Vec<Range<usize>> = Vec::new();
             let mut chars = raw_line.chars().peekable();
@@ -80,7 +91,13 @@ impl Capture {
             lines.pop();
             dim.pop();
         }
-        Capture { lines, dim, styled }
+        Capture {
+            lines,
+            dim,
+            styled,
+            cursor_row: None,
+            trailing_reset,
+        }
     }
 
     /// Whether every visible character of `line[range]` was drawn dim.
@@ -105,6 +122,28 @@ impl Capture {
     pub fn text(&self, range: Range<usize>) -> String {
         self.lines[range].join("\n")
     }
+}
+
+/// A raw line that is nothing but SGR sequences resetting colours or attributes, from the
+/// first column on (no character drawn, not even a space).
+fn is_bare_reset(raw: &str) -> bool {
+    let mut rest = raw;
+    let mut any = false;
+    while let Some(seq) = rest.strip_prefix("\u{1b}[") {
+        let Some(end) = seq.find('m') else {
+            return false;
+        };
+        let params = &seq[..end];
+        if !params
+            .split(';')
+            .all(|p| matches!(p, "" | "0" | "39" | "49"))
+        {
+            return false;
+        }
+        any = true;
+        rest = &seq[end + 1..];
+    }
+    any && rest.is_empty()
 }
 
 /// Whether dim is on after an SGR sequence with these parameters.
@@ -166,6 +205,23 @@ mod tests {
         assert!(!c.all_dim(0, 0..5));
         assert!(c.all_dim(0, 6..9));
         assert!(!c.all_dim(0, 10..12));
+    }
+
+    #[test]
+    fn a_bare_reset_left_last() {
+        let c = Capture::parse("> hi\n\n\u{1b}[39m\n\n");
+        assert_eq!(c.lines, ["> hi"]);
+        assert_eq!(c.trailing_reset, Some(2));
+        // A space drawn first, another colour, or anything after it: not a bare reset.
+        for raw in [
+            "> hi\n \u{1b}[39m\n",
+            "> hi\n\u{1b}[38;5;40m\n",
+            "> hi\n\u{1b}[39m\n\u{1b}[38;5;40m\n",
+            "> hi\n\u{1b}[39mx\n",
+            "> hi\n",
+        ] {
+            assert_eq!(Capture::parse(raw).trailing_reset, None, "{raw:?}");
+        }
     }
 
     #[test]

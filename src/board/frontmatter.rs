@@ -100,7 +100,13 @@ pub enum RawValue {
 pub struct RawFront {
     pub keys: Vec<String>,
     pub known: Vec<(Field, RawValue)>,
+    /// [`TIMEOUT_KEY`]'s value when it is a scalar.
+    pub timeout: Option<String>,
 }
+
+/// batty's own key, unknown to kanban-md (kept as it keeps any unknown key): how long an
+/// attempt at the task may take (`45m`), instead of `supervisor.task_timeout`.
+pub const TIMEOUT_KEY: &str = "timeout";
 
 /// A task file cut at its front matter delimiters.
 #[derive(Debug)]
@@ -213,6 +219,10 @@ impl<'de> de::Deserialize<'de> for RawFront {
                             let value: Option<String> = map.next_value()?;
                             raw.known.push((field, RawValue::Scalar(value)));
                         }
+                        None if key == TIMEOUT_KEY => {
+                            let AnyScalar(value) = map.next_value()?;
+                            raw.timeout = value;
+                        }
                         None => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -223,6 +233,51 @@ impl<'de> de::Deserialize<'de> for RawFront {
             }
         }
         d.deserialize_map(FrontVisitor)
+    }
+}
+
+/// Any value: a scalar as text, anything else (a list, a mapping, null) as `None`.
+struct AnyScalar(Option<String>);
+
+impl<'de> de::Deserialize<'de> for AnyScalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = AnyScalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Some(v.to_owned())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Some(v.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(Some(v.to_string())))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<AnyScalar, E> {
+                Ok(AnyScalar(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyScalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(AnyScalar(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyScalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyScalar(None))
+            }
+        }
+        d.deserialize_any(ScalarVisitor)
     }
 }
 
@@ -323,6 +378,10 @@ pub fn parse_fast(front: &str) -> Option<RawFront> {
                 (_, v) => v,
             };
             raw.known.push((field, value));
+        } else if key == TIMEOUT_KEY
+            && let RawValue::Scalar(value) = value
+        {
+            raw.timeout = value;
         }
         raw.keys.push(key.to_owned());
     }

@@ -35,6 +35,9 @@ pub struct Task {
     pub body: String,
     /// Top-level keys batty does not know, in file order (their text is kept on rewrite).
     pub extra_keys: Vec<String>,
+    /// batty's own `timeout` key (unknown to kanban-md, so also in `extra_keys`): its text,
+    /// a duration such as `45m` that the supervisor reads.
+    pub timeout: Option<String>,
     pub(crate) path: PathBuf,
     /// How the file was written: set when read for a rewrite, so untouched keys keep their text.
     pub(crate) source: Option<Source>,
@@ -157,6 +160,7 @@ impl Task {
             class: None,
             body: String::new(),
             extra_keys: Vec::new(),
+            timeout: None,
             path: PathBuf::new(),
             source: None,
             lines: KeyLines::default(),
@@ -259,6 +263,7 @@ impl Task {
             .filter(|k| Field::from_name(k).is_none())
             .cloned()
             .collect();
+        task.timeout = raw.timeout;
         task.body = split.body.to_owned();
         task.path = path.to_owned();
         let key_line = |key: &str| {
@@ -379,6 +384,37 @@ mod tests {
 
     fn parse(text: &str) -> Result<Task, LineError> {
         Task::parse(Path::new("t.md"), text, false)
+    }
+
+    #[test]
+    fn batty_own_timeout_key_is_read_and_stays_unknown_to_kanban_md() {
+        let front =
+            |value: &str| format!("---\nid: 1\ntitle: T\nstatus: todo\ntimeout: {value}\n---\n");
+        // The fast path, quoted or not; a number is kept as written.
+        for (value, want) in [("45m", "45m"), ("'1h 30m'", "1h 30m"), ("90", "90")] {
+            let t = parse(&front(value)).unwrap();
+            assert_eq!(t.timeout.as_deref(), Some(want), "{value}");
+            assert_eq!(t.extra_keys, ["timeout"]);
+        }
+        // serde-saphyr (a flow list elsewhere sends it there): a scalar, or nothing for a
+        // list, a mapping or null; the task stays readable either way.
+        let slow = |value: &str| {
+            parse(&format!(
+                "---\nid: 1\ntitle: T\nstatus: todo\ntags: [a]\ntimeout: {value}\n---\n"
+            ))
+            .unwrap()
+            .timeout
+        };
+        assert_eq!(slow("2s").as_deref(), Some("2s"));
+        assert_eq!(slow("[1, 2]"), None);
+        assert_eq!(slow("{a: 1}"), None);
+        assert_eq!(slow("~"), None);
+        assert_eq!(
+            parse("---\nid: 1\ntitle: T\nstatus: todo\n---\n")
+                .unwrap()
+                .timeout,
+            None
+        );
     }
 
     #[test]

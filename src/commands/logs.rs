@@ -11,13 +11,14 @@ use crate::error::{Context as _, Result, user, user_hint};
 use crate::paths::validate_agent;
 use crate::session::RunState;
 
-/// Show an agent's event log: what the supervisor did and saw (tasks, answers, states).
+/// Show an agent's event log: what the supervisor did and saw (tasks, answers, states); without
+/// an agent, the supervisor's own log (configuration, board problems, merge queue faults).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent's phase.
     pub phase: String,
     /// The agent's name (see `batty status <phase>`).
-    pub agent: String,
+    pub agent: Option<String>,
     /// Keep printing what is appended (until interrupted).
     #[arg(long, short)]
     pub follow: bool,
@@ -28,9 +29,21 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     crate::paths::validate_phase(&args.phase)?;
-    validate_agent(&args.agent)?;
     let project = super::project()?;
-    let (phase, agent) = (args.phase.as_str(), args.agent.as_str());
+    let phase = args.phase.as_str();
+    let Some(agent) = args.agent.as_deref() else {
+        if args.raw {
+            return Err(user_hint(
+                "`--raw` shows an agent's terminal output",
+                format!("name the agent: `batty logs {phase} <agent> --raw`"),
+            ));
+        }
+        if !args.follow {
+            super::known_phase(&project, phase)?;
+        }
+        return show(project.supervisor_log(phase), args.follow);
+    };
+    validate_agent(agent)?;
     let path = if args.raw {
         project.pty_log(phase, agent)
     } else {
@@ -49,10 +62,14 @@ pub fn run(args: Args) -> Result<()> {
             ));
         }
     }
+    show(path, args.follow)
+}
+
+fn show(path: PathBuf, follow_on: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut log = Follower::new(path);
     log.catch_up(&mut out)?;
-    if args.follow {
+    if follow_on {
         follow(&mut log, &mut out)?;
     }
     Ok(())

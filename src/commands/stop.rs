@@ -28,8 +28,31 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let phase = args.phase.as_str();
     let project = super::project()?;
     super::known_phase(&project, phase)?;
-    let config = Config::load(&project.config_file())?;
-    let tmux = super::tmux(&config)?;
+    let (config, tmux) = match Config::load(&project.config_file()) {
+        Ok(config) => {
+            let tmux = super::tmux(&config)?;
+            (config, tmux)
+        }
+        // A broken config must not keep a running session from being stopped: its
+        // supervisor recorded which tmux server it is on.
+        Err(err) if !args.clean => {
+            let holder = crate::session::lock::holder(&project.run_lock(phase))
+                .filter(|h| !h.socket.as_os_str().is_empty());
+            let Some(holder) = holder else {
+                return Err(err.into());
+            };
+            let style = super::ui::Style::stderr();
+            eprintln!(
+                "{} {}; stopping the session on the tmux server its supervisor recorded ({})",
+                style.warn("warning:"),
+                err,
+                holder.socket.display()
+            );
+            let tmux = crate::tmux::Tmux::new(crate::tmux::Server::Path(holder.socket));
+            (Config::default(), tmux)
+        }
+        Err(err) => return Err(err.into()),
+    };
     let state = RunState::load(&project.run_state(phase))?;
     let repo = Repo::new(project.root());
 
@@ -87,10 +110,20 @@ pub fn run(args: Args) -> crate::error::Result<()> {
     let name = session_name(phase);
     match crate::session::tag::find(&tmux, &project, phase)? {
         Some(id) => {
+            let supervisor = crate::session::lock::holder(&project.run_lock(phase));
             tmux.kill_session(&id)?;
             // Its supervisor ends with the session; wait until it has, so nothing it writes
             // on the way out lands after `stop` returned.
             wait_supervisor_gone(&project.run_lock(phase));
+            // Killed with its session, it could not write its own stop: the record says it
+            // was stopped, not that it crashed.
+            if let Some(h) = supervisor.filter(|h| h.pid != 0)
+                && crate::session::lock::holder(&project.run_lock(phase)).is_none()
+                && let Err(err) =
+                    crate::record::settle::note_stop(&project.attempts_file(phase), h.pid)
+            {
+                tracing::warn!(%err, "cannot note the supervisor's stop in the record");
+            }
             println!("stopped session `{name}`");
         }
         None => println!("no session `{name}` was running"),

@@ -23,6 +23,9 @@ pub struct Args {
 pub fn run(args: Args) -> crate::error::Result<()> {
     crate::paths::validate_phase(&args.phase)?;
     let project = super::project()?;
+    // The supervisor ends when its pane does; its git steps (a merge landing on the main
+    // checkout, say) must not end with it halfway.
+    crate::proc::children_in_own_group();
     let mut view = Screen::default();
     let options = Options {
         phase: args.phase,

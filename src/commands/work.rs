@@ -112,6 +112,18 @@ pub fn run(args: Args) -> Result<()> {
     if args.unattended {
         adapter = adapter.with_unattended();
     }
+    // Before anything is made: a session of agents whose program is missing only shows
+    // `sh: claude: not found` in each window, and the supervisor restarts them in vain.
+    let path = std::env::var("PATH").ok();
+    crate::agent::check_program(&adapter, path.as_deref(), project.root()).map_err(|why| {
+        user_hint(
+            why,
+            format!(
+                "install it, or say how to start it with `agents.{}.command` in .batty/config.yml",
+                crate::text::escape_control(&kind)
+            ),
+        )
+    })?;
     let agent_command = adapter.command.clone();
 
     let parallel = args
@@ -177,13 +189,30 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
 
-    if args.unattended {
-        // The supervisor reads it back, for the preset's answers.
-        for record in &mut plan.state.agents {
+    // The supervisor reads it back, for the preset's answers: it says how each agent's
+    // program was started. An agent started now gets this run's (an earlier run's would
+    // answer an attended aider's "Run shell command?"); one kept running keeps its own.
+    for record in &mut plan.state.agents {
+        let kept = plan.agents.iter().any(|step| {
+            step.name == record.name
+                && matches!(
+                    &step.window,
+                    plan::WindowStep::Existing {
+                        executor: plan::PaneStep::Keep(_),
+                        ..
+                    }
+                )
+        });
+        if kept {
+            continue;
+        }
+        if args.unattended {
             record.extra.insert(
                 crate::agent::UNATTENDED_KEY.to_owned(),
                 serde_json::Value::Bool(true),
             );
+        } else {
+            record.extra.remove(crate::agent::UNATTENDED_KEY);
         }
     }
     if args.dry_run {
@@ -265,6 +294,23 @@ pub fn run(args: Args) -> Result<()> {
             "see why in `batty logs {phase} <agent>`, fix it, and rerun `batty work {phase}`"
         )));
     }
+    let started: Vec<&str> = plan
+        .agents
+        .iter()
+        .zip(&plan.state.agents)
+        .filter(|(step, _)| starts_executor(step))
+        .map(|(_, record)| record.name.as_str())
+        .collect();
+    if let Some(deaths) = none_came_up(&tmux, &adapter, &session_id, &started) {
+        return Err(user(format!(
+            "no agent came up: {}",
+            crate::text::one_line(&deaths.join("; "))
+        ))
+        .hint(format!(
+            "fix how `{}` starts (`agents.{}.command` in .batty/config.yml) and rerun `batty work {phase}`; `batty stop {phase}` ends the session",
+            ctx.kind, ctx.kind
+        )));
+    }
     if args.attach {
         drop(_turn);
         tmux.attach(&session_id)?;
@@ -274,6 +320,79 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether the step (re)starts the agent's program.
+fn starts_executor(step: &plan::AgentPlan) -> bool {
+    use crate::session::plan::{PaneStep, WindowStep};
+    matches!(
+        step.window,
+        WindowStep::Create { .. }
+            | WindowStep::Recreate { .. }
+            | WindowStep::Existing {
+                executor: PaneStep::Respawn(_),
+                ..
+            }
+    )
+}
+
+/// How long `batty work` watches the agents it started for a sign of life.
+const STARTUP: Duration = Duration::from_secs(2);
+
+/// When every agent in `started` has exited before any of them showed its prompt (or a
+/// question), how each ended: `` `name` exited (status N): <last line> ``. `None` as soon as
+/// one runs at its prompt, or when [`STARTUP`] is up with one still running (it may just be
+/// slow to draw, or its screen unknown to its adapter).
+fn none_came_up(
+    tmux: &crate::tmux::Tmux,
+    adapter: &crate::agent::Adapter,
+    session: &str,
+    started: &[&str],
+) -> Option<Vec<String>> {
+    use crate::agent::Screen;
+    if started.is_empty() {
+        return None;
+    }
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        let panes = tmux.list_panes_session(session).ok()?;
+        let mut deaths = Vec::new();
+        for name in started {
+            let Some(p) = panes
+                .iter()
+                .find(|p| p.agent == *name && p.role == "executor")
+            else {
+                continue; // its window was closed meanwhile: not ours to judge
+            };
+            let screen = tmux.capture_pane(&p.pane_id).unwrap_or_default();
+            let dead = p.dead || p.pid.is_some_and(|pid| !crate::tmux::process_running(pid));
+            if !dead {
+                if matches!(
+                    adapter.classify(&screen),
+                    Screen::Ready { .. } | Screen::Question(_)
+                ) {
+                    return None;
+                }
+                continue;
+            }
+            let status = p
+                .dead_status
+                .map_or_else(String::new, |s| format!(" (status {s})"));
+            let last = screen
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty() && !l.starts_with("Pane is dead"))
+                .map_or_else(String::new, |l| format!(": {l}"));
+            deaths.push(format!("`{name}` exited{status}{last}"));
+        }
+        if deaths.len() == started.len() {
+            return Some(deaths);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// How long a second `batty work` of the same phase waits for the first to finish.

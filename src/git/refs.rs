@@ -51,6 +51,32 @@ impl Git {
         Ok(parse::numstat_z(&out))
     }
 
+    /// What `head` changes since it forked from `target` (`git diff target...head`): the
+    /// work on `head` that is not on `target`, whatever of `target` it has taken in since.
+    pub fn diffstat_since_fork(&self, target: &str, head: &str) -> Result<Diffstat, GitError> {
+        let range = format!("{target}...{head}");
+        let out = self.read(["diff", "--numstat", "-z", "--no-ext-diff", &range, "--"])?;
+        Ok(parse::numstat_z(&out))
+    }
+
+    /// `(unix seconds, commit)` of each entry of `refname`'s reflog, newest first; empty when
+    /// the ref keeps none (reflogs off, or a ref outside `refs/heads/`).
+    pub fn reflog(&self, refname: &str) -> Result<Vec<(i64, String)>, GitError> {
+        if !self.ok(["reflog", "exists", refname])? {
+            return Ok(Vec::new());
+        }
+        // With `--date=unix` the selector `%gd` is `<ref>@{<seconds>}`.
+        let out = self.read(["log", "-g", "--date=unix", "--format=%H %gd", refname, "--"])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                let (sha, selector) = l.split_once(' ')?;
+                let secs = selector.rsplit_once("@{")?.1.strip_suffix('}')?;
+                Some((secs.parse().ok()?, sha.to_owned()))
+            })
+            .collect())
+    }
+
     /// `(refname, commit)` of every ref under `prefix` (e.g. `refs/batty/v1/`).
     pub fn refs_under(&self, prefix: &str) -> Result<Vec<(String, String)>, GitError> {
         let out = self.read(["for-each-ref", "--format=%(refname) %(objectname)", prefix])?;
@@ -156,6 +182,43 @@ mod tests {
         let subjects = r.unlanded_subjects("main", "agent").unwrap();
         assert_eq!(subjects.len(), 2);
         assert!(subjects[1].ends_with(" b"), "{subjects:?}");
+    }
+
+    #[test]
+    fn diffstat_since_the_fork_leaves_out_what_came_from_the_target() {
+        let dir = repo();
+        let r = Git::new(dir.path());
+        git(dir.path(), &["switch", "-q", "-c", "agent"]);
+        commit(dir.path(), "mine.txt", "mine\n", "mine");
+        git(dir.path(), &["switch", "-q", "main"]);
+        commit(dir.path(), "theirs.txt", "theirs\n", "theirs");
+        git(dir.path(), &["switch", "-q", "agent"]);
+        git(dir.path(), &["rebase", "-q", "main"]);
+        let head = r.head().unwrap();
+        let d = r.diffstat_since_fork("refs/heads/main", &head).unwrap();
+        let paths: Vec<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["mine.txt"]);
+    }
+
+    #[test]
+    fn reflog_entries_with_their_times() {
+        let dir = repo();
+        let r = Git::new(dir.path());
+        let one = r.head().unwrap();
+        let two = commit(dir.path(), "a.txt", "a\n", "two");
+        let log = r.reflog("refs/heads/main").unwrap();
+        assert_eq!(
+            log.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+            [two.as_str(), one.as_str()]
+        );
+        let now = chrono::Utc::now().timestamp();
+        assert!(
+            log.iter().all(|(t, _)| (now - 60..=now).contains(t)),
+            "{log:?}"
+        );
+        assert!(log[0].0 >= log[1].0);
+        r.set_ref("refs/batty/v1/queue/1", &one, "t").unwrap();
+        assert_eq!(r.reflog("refs/batty/v1/queue/1").unwrap(), []);
     }
 
     #[test]

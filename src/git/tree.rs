@@ -235,6 +235,94 @@ impl Git {
     }
 }
 
+/// What a tree has at a path, as far as an untracked file of a checkout is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Missing,
+    Folder,
+    /// A file, a symlink or a submodule: nothing can be below it.
+    Leaf,
+}
+
+/// How many paths one `cat-file --batch-check` is asked about: its answers (one short line
+/// each) must fit the pipe while batty is still writing the questions.
+const PROBES_PER_CALL: usize = 256;
+
+/// Every path whose entry in a tree decides whether `untracked` files are in the way: each
+/// file and each folder above it.
+fn probes(untracked: &[String]) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for path in untracked.iter().filter(|p| !p.contains('\n')) {
+        out.insert(path.clone());
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            out.insert(path[..at + i].to_owned());
+            at += i + 1;
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The untracked files that checking out a tree would overwrite or delete: the tree has
+/// something at the file's own path, or a file (not a folder) where a folder above it is. A
+/// path with a line break cannot be asked about, so it counts as in the way.
+fn in_the_way(untracked: &[String], at: impl Fn(&str) -> Entry) -> Vec<String> {
+    untracked
+        .iter()
+        .filter(|path| {
+            if path.contains('\n') || at(path) != Entry::Missing {
+                return true;
+            }
+            path.match_indices('/')
+                .any(|(i, _)| at(&path[..i]) == Entry::Leaf)
+        })
+        .cloned()
+        .collect()
+}
+
+impl Git {
+    /// The untracked files of this checkout (`untracked`, as [`Git::changes`] lists them)
+    /// that checking out `commit` would overwrite or delete. The others stay as they are: a
+    /// checkout or `reset --hard` leaves untracked files alone unless they are in its way.
+    pub fn untracked_in_the_way(
+        &self,
+        commit: &str,
+        untracked: &[String],
+    ) -> Result<Vec<String>, GitError> {
+        if untracked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let paths = probes(untracked);
+        let mut found = std::collections::HashMap::new();
+        for chunk in paths.chunks(PROBES_PER_CALL) {
+            let mut questions = String::new();
+            for p in chunk {
+                questions.push_str(&format!("{commit}:{p}\n"));
+            }
+            let cmd = self
+                .cmd(["cat-file", "--batch-check=%(objecttype)"])
+                .stdin(questions);
+            let out = self.exec(&cmd)?;
+            let answers: Vec<&str> = out.stdout.lines().collect();
+            if answers.len() != chunk.len() {
+                // Not an answer per question: count every file as in the way, losing nothing.
+                return Ok(untracked.to_vec());
+            }
+            for (p, a) in chunk.iter().zip(answers) {
+                let entry = match a {
+                    "tree" => Entry::Folder,
+                    "blob" | "commit" => Entry::Leaf,
+                    _ => Entry::Missing,
+                };
+                found.insert(p.as_str(), entry);
+            }
+        }
+        Ok(in_the_way(untracked, |p| {
+            found.get(p).copied().unwrap_or(Entry::Missing)
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{commit, git, repo};
@@ -307,6 +395,89 @@ mod tests {
             assert_eq!(w.head().unwrap(), main);
             assert!(w.dirty_files(true).unwrap().is_empty());
         }
+    }
+
+    #[test]
+    fn untracked_files_are_in_the_way_only_where_the_tree_has_a_path() {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let untracked = owned(&[
+            ".aider.chat.history.md",
+            ".aider.tags.cache.v4/cache.db",
+            "src/new.rs",
+            "notes.txt",
+            "lib/sub/x.rs",
+            "dir",
+            "odd\nname",
+        ]);
+        assert_eq!(
+            probes(&untracked[..5]),
+            owned(&[
+                ".aider.chat.history.md",
+                ".aider.tags.cache.v4",
+                ".aider.tags.cache.v4/cache.db",
+                "lib",
+                "lib/sub",
+                "lib/sub/x.rs",
+                "notes.txt",
+                "src",
+                "src/new.rs",
+            ])
+        );
+        // The tree: a folder `src`, a file `notes.txt`, a file `lib` (where the untracked
+        // file wants a folder), and a folder `dir` (where the untracked file is a file).
+        let tree = |p: &str| match p {
+            "src" | "dir" => Entry::Folder,
+            "notes.txt" | "lib" => Entry::Leaf,
+            _ => Entry::Missing,
+        };
+        assert_eq!(
+            in_the_way(&untracked, tree),
+            owned(&["notes.txt", "lib/sub/x.rs", "dir", "odd\nname"])
+        );
+    }
+
+    #[test]
+    fn untracked_files_in_the_way_of_a_real_commit() {
+        let dir = repo();
+        let r = dir.path();
+        let g = Git::new(r);
+        let start = g.head().unwrap();
+        commit(r, "notes.txt", "theirs\n", "notes");
+        commit(r, "sub/deep/f.txt", "f\n", "deep");
+        std::fs::write(r.join("lib"), "a file\n").unwrap();
+        git(r, &["add", "lib"]);
+        git(r, &["commit", "-q", "-m", "lib"]);
+        let tip = g.head().unwrap();
+        git(r, &["reset", "-q", "--hard", &start]);
+        for (path, text) in [
+            ("notes.txt", "mine\n"),
+            ("sub/deep/mine.txt", "mine\n"),
+            ("lib/x.rs", "mine\n"),
+            (".aider.input.history", "mine\n"),
+        ] {
+            let p = r.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let (changed, untracked) = g.changes().unwrap();
+        assert!(changed.is_empty(), "{changed:?}");
+        assert_eq!(
+            g.untracked_in_the_way(&tip, &untracked).unwrap(),
+            ["lib/x.rs", "notes.txt"]
+        );
+        assert!(
+            g.untracked_in_the_way(&start, &untracked)
+                .unwrap()
+                .is_empty()
+        );
+        // Many files at once are asked about in several calls.
+        let many: Vec<String> = (0..700).map(|i| format!("gen/f{i}.txt")).collect();
+        let mut with_notes = many.clone();
+        with_notes.push("notes.txt".into());
+        assert_eq!(
+            g.untracked_in_the_way(&tip, &with_notes).unwrap(),
+            ["notes.txt"]
+        );
     }
 
     #[test]

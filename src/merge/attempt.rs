@@ -64,11 +64,26 @@ impl MergeCtx {
     }
 }
 
+/// How the gate ran in an attempt, for the attempt record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateReport {
+    /// The command line that ran (the config may have changed since).
+    pub command: String,
+    pub took: Duration,
+    /// `None` when it did not exit by itself (a signal, the time limit).
+    pub exit_code: Option<i32>,
+}
+
 /// How an attempt ended. Only `Conflict` and `GateFailed` count toward `merge.max_retries`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeOutcome {
-    /// The target now points at `new_tip`, which carries `commits` new commits.
-    Merged { new_tip: String, commits: usize },
+    /// The target now points at `new_tip`, which carries `commits` new commits; `gate` is how
+    /// the gate ran (`None`: no gate).
+    Merged {
+        new_tip: String,
+        commits: usize,
+        gate: Option<GateReport>,
+    },
     /// The task made no commits, or all of them are already on the target (by patch id).
     /// The supervisor treats it as landed: the task stays done.
     NothingToMerge,
@@ -84,6 +99,7 @@ pub enum MergeOutcome {
         tail: String,
         log: PathBuf,
         kept: Option<String>,
+        gate: GateReport,
     },
     /// The target moved while the attempt ran: nothing was changed; attempt again at once.
     TargetMoved,
@@ -100,7 +116,9 @@ impl MergeOutcome {
     /// One line for the queue, the board and event logs.
     pub fn summary(&self) -> String {
         match self {
-            MergeOutcome::Merged { new_tip, commits } => {
+            MergeOutcome::Merged {
+                new_tip, commits, ..
+            } => {
                 format!("merged {commits} commit(s) as {}", short(new_tip))
             }
             MergeOutcome::NothingToMerge => "nothing to merge".into(),
@@ -251,6 +269,7 @@ fn run(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, MergeError> {
         return Ok(MergeOutcome::NothingToMerge);
     }
 
+    let mut gated = None;
     if let Some(gate_cmd) = &ctx.gate {
         log.line(&format!("== gate `{gate_cmd}` on {}", short(&candidate)));
         let env = [
@@ -269,6 +288,11 @@ fn run(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, MergeError> {
                 let _ = journal.save(&ctx.journal);
             },
         )?;
+        let report = GateReport {
+            command: gate_cmd.clone(),
+            took: run.took,
+            exit_code: run.code,
+        };
         if !run.passed {
             wt.scrub_to(&old)?;
             // A gate that fails on a full disk may have failed for want of space: the task
@@ -286,16 +310,23 @@ fn run(ctx: &MergeCtx, entry: &MergeEntry) -> Result<MergeOutcome, MergeError> {
                 tail: run.tail,
                 log: log_path,
                 kept,
+                gate: report,
             });
         }
         journal.gate_pgid = None;
+        gated = Some(report);
     }
 
     // Written before the target can move: after a crash, recovery finds the candidate on the
     // target (landed) or not (try again), so the task lands exactly once.
     journal.candidate = Some(candidate.clone());
     journal.save(&ctx.journal).map_err(journal_io)?;
-    let outcome = land(ctx, &repo, &target_ref, &old, &candidate, commits.len())?;
+    let merged = MergeOutcome::Merged {
+        new_tip: candidate.clone(),
+        commits: commits.len(),
+        gate: gated,
+    };
+    let outcome = land(ctx, &repo, &target_ref, &old, &candidate, merged)?;
     log.line(&format!("== {}", outcome.summary()));
     if matches!(outcome, MergeOutcome::Merged { .. }) {
         release(ctx, entry.task, &mut log);
@@ -336,12 +367,8 @@ fn land(
     target_ref: &str,
     old: &str,
     candidate: &str,
-    commits: usize,
+    merged: MergeOutcome,
 ) -> Result<MergeOutcome, MergeError> {
-    let merged = MergeOutcome::Merged {
-        new_tip: candidate.to_owned(),
-        commits,
-    };
     let moved = |repo: &Git| -> Result<bool, MergeError> {
         Ok(repo.commit(target_ref)?.as_deref() != Some(old))
     };

@@ -19,6 +19,10 @@ pub(crate) struct GateRun {
     pub passed: bool,
     /// `exit code 1`, `killed by signal 9`, `timed out after 30m`.
     pub status: String,
+    /// The exit code, when the gate exited by itself.
+    pub code: Option<i32>,
+    /// How long it ran.
+    pub took: Duration,
     /// The last lines this run wrote.
     pub tail: String,
 }
@@ -62,6 +66,7 @@ pub(crate) fn run(
         source,
     })?;
     let pgid = child.id();
+    let began = std::time::Instant::now();
     started(pgid);
 
     let (tx, rx) = crossbeam_channel::bounded(1);
@@ -81,6 +86,7 @@ pub(crate) fn run(
         }
     };
     let _ = waiter.join();
+    let took = began.elapsed();
     let status = status.map_err(io)?;
     let status_text = if timed_out {
         format!("timed out after {}", humantime::format_duration(timeout))
@@ -95,6 +101,8 @@ pub(crate) fn run(
     Ok(GateRun {
         passed: status.success() && !timed_out,
         status: status_text,
+        code: status.code().filter(|_| !timed_out),
+        took,
         tail,
     })
 }
@@ -155,6 +163,7 @@ mod tests {
         )
         .unwrap();
         assert!(ok.passed);
+        assert_eq!(ok.code, Some(0));
         let red = run(
             "for i in $(seq 1 30); do echo line$i; done; echo boom >&2; exit 3",
             dir.path(),
@@ -166,6 +175,7 @@ mod tests {
         .unwrap();
         assert!(!red.passed);
         assert_eq!(red.status, "exit code 3");
+        assert_eq!(red.code, Some(3));
         let lines: Vec<&str> = red.tail.lines().collect();
         assert_eq!(lines.len(), TAIL_LINES);
         assert_eq!(lines[0], "line12");
@@ -192,6 +202,8 @@ mod tests {
         .unwrap();
         assert!(!r.passed);
         assert!(r.status.starts_with("timed out"), "{}", r.status);
+        assert_eq!(r.code, None);
+        assert!(r.took >= Duration::from_millis(300), "{:?}", r.took);
         assert!(t.elapsed() < Duration::from_secs(5));
         let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -18,7 +18,9 @@
 //!    not land off the branch to a `refs/batty/<phase>/rejected/...` ref and puts the branch on
 //!    the target tip.
 //! 5. On start, before anything else: [`recover`] cleans up after a supervisor that died
-//!    mid-merge and decides, exactly once, whether that merge landed.
+//!    mid-merge and decides, exactly once, whether that merge landed. A task finished while
+//!    no supervisor ran has no recorded start or end: [`unwatched_range`] works its range out
+//!    from the board's claims ([`claim_bounds`]) and the branch's reflog.
 
 mod attempt;
 mod clean;
@@ -27,6 +29,7 @@ mod gate;
 mod journal;
 mod lock;
 mod queue;
+mod range;
 mod record;
 mod recover;
 mod refs;
@@ -36,14 +39,15 @@ use std::path::PathBuf;
 
 use crate::git::GitError;
 
-pub use attempt::{MergeCtx, MergeOutcome, attempt};
+pub use attempt::{GateReport, MergeCtx, MergeOutcome, attempt};
 pub use clean::{Cleaned, clean, merge_files, refs_at_risk};
 pub use gate::TAIL_LINES;
 pub use journal::Journal;
 pub use queue::{EntryState, Landed, MergeEntry, MergeQueue, NextStep};
+pub use range::{claim_bounds, unwatched_range};
 pub use record::{backoff, retries_exhausted};
 pub use recover::{Recovered, recover};
-pub use refs::{diffstat, hold, queue_ref, rejected_ref, release, unlanded};
+pub use refs::{diffstat, hold, queue_ref, rejected_ref, release, task_diffstat, unlanded};
 pub use sync::{Parked, Prepare, Prepared, SyncOutcome, prepare_branch, sync_agent_worktree};
 
 /// The merge queue file of a phase: `.batty/run/<phase>/merge.json`.

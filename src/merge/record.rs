@@ -127,6 +127,7 @@ fn send_back_message(task: u64, outcome: &MergeOutcome, target: &str) -> String 
             status,
             log,
             kept,
+            ..
         } => format!(
             "Task #{task} was not merged: the merge gate failed ({status}) on your commits \
              applied to `{target}`. Last lines of {}:\n{tail}\nFix it (start with `git rebase \

@@ -54,6 +54,24 @@ pub fn diffstat(repo: &Path, base: &str, head: &str) -> Result<Diffstat, MergeEr
     Ok(Git::new(repo).diffstat(base, head)?)
 }
 
+/// What the task's own commits in `base..head` change. `base` was the target's tip when the
+/// attempt started, so this is what `head` changes since it left the target; when the agent
+/// brought the target's newer commits in (a rebase or merge), other tasks' work there is not
+/// counted as its own. One git call (`diff target...head`), as for [`diffstat`].
+pub fn task_diffstat(
+    repo: &Path,
+    target: &str,
+    base: &str,
+    head: &str,
+) -> Result<Diffstat, MergeError> {
+    let git = Git::new(repo);
+    match git.diffstat_since_fork(&format!("refs/heads/{target}"), head) {
+        Ok(stat) => Ok(stat),
+        // No fork point (unrelated histories, a target gone): the range as recorded.
+        Err(_) => Ok(git.diffstat(base, head)?),
+    }
+}
+
 /// Which rejected ref keeps `head` for `task`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {

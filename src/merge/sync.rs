@@ -1,7 +1,8 @@
 //! Before an agent takes its next task: its branch goes onto the target tip, and whatever on it
 //! did not land (a rejected attempt, stray commits) is first moved off the branch to a ref of
 //! batty's, so it can never ride along with later work and is never lost. Uncommitted work is
-//! never touched: the move is skipped and the caller told why.
+//! never touched: the move is skipped and the caller told why. Untracked files the move would
+//! not touch (an agent's own, such as Aider's `.aider*`) do not stop it and stay as they are.
 
 use std::path::Path;
 
@@ -40,8 +41,43 @@ pub enum Prepared {
     /// The branch (and worktree) now point at the target tip; `parked` says where work that
     /// did not land went, when no ref of batty's held it already.
     Moved { to: String, parked: Option<Parked> },
-    /// Uncommitted or untracked files: nothing was done.
-    Dirty { files: Vec<String> },
+    /// Nothing was done: `changed` are tracked files with uncommitted changes, `in_the_way`
+    /// untracked files where the target's tree has a path (moving would overwrite them).
+    Dirty {
+        changed: Vec<String>,
+        in_the_way: Vec<String>,
+    },
+}
+
+impl Prepared {
+    /// Why the branch was not moved, naming the files, for the agent's event log.
+    pub fn not_moved_because(&self) -> Option<String> {
+        let Prepared::Dirty {
+            changed,
+            in_the_way,
+        } = self
+        else {
+            return None;
+        };
+        let list = |files: &[String]| {
+            files
+                .iter()
+                .map(|f| format!("`{}`", crate::text::one_line(f)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut why = Vec::new();
+        if !changed.is_empty() {
+            why.push(format!("uncommitted changes in {}", list(changed)));
+        }
+        if !in_the_way.is_empty() {
+            why.push(format!(
+                "untracked {} would be overwritten by the target's files (commit, move or delete them)",
+                list(in_the_way)
+            ));
+        }
+        Some(why.join("; "))
+    }
 }
 
 /// What to do, from what was found.
@@ -90,14 +126,18 @@ pub fn prepare_branch(p: &Prepare<'_>) -> Result<Prepared, MergeError> {
             branch: p.branch.to_owned(),
         })?;
     let head = wt.head()?;
-    // `reset --hard` would overwrite untracked files in its way, so they count as work too.
-    let files = if head == tip {
-        Vec::new()
+    // `reset --hard` overwrites untracked files in its way, so those count as work too; the
+    // rest it leaves alone.
+    let (changed, in_the_way) = if head == tip {
+        (Vec::new(), Vec::new())
     } else {
-        wt.dirty_files(true)?
+        let (changed, untracked) = wt.changes()?;
+        let in_the_way = wt.untracked_in_the_way(&tip, &untracked)?;
+        (changed, in_the_way)
     };
+    let dirty = !changed.is_empty() || !in_the_way.is_empty();
     let (mut unlanded, mut merges, mut held) = (0, 0, false);
-    if head != tip && files.is_empty() {
+    if head != tip && !dirty {
         unlanded = wt.unlanded(&tip, &tip, &head)?.len();
         merges = wt.merges_between(&tip, &head)?;
         if unlanded + merges > 0 {
@@ -106,10 +146,15 @@ pub fn prepare_branch(p: &Prepare<'_>) -> Result<Prepared, MergeError> {
                 .is_empty();
         }
     }
-    let step = decide(head == tip, !files.is_empty(), unlanded, merges, held);
+    let step = decide(head == tip, dirty, unlanded, merges, held);
     let parked = match step {
         Step::UpToDate => return Ok(Prepared::UpToDate),
-        Step::SkipDirty => return Ok(Prepared::Dirty { files }),
+        Step::SkipDirty => {
+            return Ok(Prepared::Dirty {
+                changed,
+                in_the_way,
+            });
+        }
         Step::Move => None,
         Step::ParkThenMove => {
             let message = format!("batty: {} moved to the target", p.branch);
@@ -142,8 +187,8 @@ pub enum SyncOutcome {
     /// Not produced any more: a branch is never rebased, its unlanded work is parked. Kept
     /// until the supervisor matches on [`Prepared`].
     Rebased { kept: usize, head: String },
-    /// Uncommitted or untracked files: nothing was done. Try again when the agent has
-    /// committed, or leave it; its next merge still works from the old base.
+    /// Uncommitted changes, or untracked files in the way: nothing was done. Try again when
+    /// the agent has committed, or leave it; its next merge still works from the old base.
     SkippedDirty { files: Vec<String> },
     /// Not produced any more (see `Rebased`).
     Conflict { files: Vec<String> },
@@ -183,7 +228,13 @@ pub fn sync_agent_worktree(
             to,
             parked: parked.map(|p| p.name),
         },
-        Prepared::Dirty { files } => SyncOutcome::SkippedDirty { files },
+        Prepared::Dirty {
+            mut changed,
+            in_the_way,
+        } => {
+            changed.extend(in_the_way);
+            SyncOutcome::SkippedDirty { files: changed }
+        }
     })
 }
 

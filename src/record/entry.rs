@@ -415,6 +415,7 @@ mod tests {
         let merged = MergeResult::of(&Ok(O::Merged {
             new_tip: "t".into(),
             commits: 2,
+            gate: None,
         }));
         assert_eq!(merged, Some((MergeResult::Merged, Some("t".into()), None)));
         let conflict = MergeResult::of(&Ok(O::Conflict {

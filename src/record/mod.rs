@@ -10,6 +10,7 @@ mod file;
 pub mod history;
 pub mod render;
 pub mod report;
+pub mod settle;
 pub mod show;
 pub mod statusline;
 

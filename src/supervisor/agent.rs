@@ -85,6 +85,8 @@ pub enum Step {
         task: u64,
         attempt: u32,
         note: Option<String>,
+        /// The attempt continues an earlier one's commits from here: the note then lists them.
+        resume_from: Option<String>,
         since: Time,
     },
     Delivering {
@@ -179,6 +181,8 @@ pub struct Agent {
     pub hang_interrupt: Option<Time>,
     /// Its prompt has shown text that was never sent since then (with no task held).
     pub text_waiting_since: Option<Time>,
+    /// How its screen looked when its last process ended (for the next attempt's note).
+    pub last_screen: Vec<String>,
 }
 
 impl Agent {
@@ -206,6 +210,7 @@ impl Agent {
             last_attempt: None,
             hang_interrupt: None,
             text_waiting_since: None,
+            last_screen: Vec::new(),
         }
     }
 
@@ -259,6 +264,7 @@ impl Agent {
         self.question = None;
         self.hang_interrupt = None;
         self.text_waiting_since = None;
+        self.last_screen.clear();
     }
 
     /// Bytes in the pty log.

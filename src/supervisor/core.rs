@@ -93,6 +93,8 @@ pub struct AgentView {
     pub since: Time,
     pub task: Option<u64>,
     pub pane: Option<String>,
+    /// The pane's process, while it is known to run.
+    pub pid: Option<u32>,
     pub question: Option<String>,
     /// Parked after too many restarts: why.
     pub parked: Option<String>,
@@ -155,7 +157,12 @@ impl Core {
         match event {
             Event::Agents { agents, panes } => self.on_agents(now, agents, panes),
             Event::Panes(panes) => self.on_panes(now, &panes),
-            Event::Exited { agent, pid } => self.on_exited(now, &agent, pid, None),
+            Event::Exited {
+                agent,
+                pid,
+                status,
+                last_screen,
+            } => self.on_exited(now, &agent, pid, status, &last_screen),
             Event::Output { agent } => self.on_output(now, &agent),
             Event::Screen { agent, seq, screen } => self.on_screen(now, &agent, seq, screen),
             Event::Report { agent, state, note } => self.on_report(now, &agent, state, note),
@@ -282,6 +289,7 @@ impl Core {
                 since: a.since,
                 task: a.task(),
                 pane: a.pane().map(str::to_owned),
+                pid: a.pid(),
                 question: a.question.as_ref().map(|q| q.text.clone()),
                 parked: match &a.life {
                     Life::Parked { reason } => Some(reason.clone()),
@@ -415,17 +423,17 @@ impl Core {
                     // A new process in a (maybe new) pane that we did not start: `batty
                     // work` repaired the window.
                     let old = pid.unwrap_or(0);
-                    self.on_exited(now, &name, old, None);
+                    self.on_exited(now, &name, old, None, &[]);
                     self.agent_started(now, &name, p.pane.clone(), p.pid);
                 }
                 (Some(p), Life::Alive { .. }) if !p.dead => {}
                 (Some(p), Life::Alive { pid, .. }) => {
                     let pid = pid.or(p.pid).unwrap_or(0);
-                    self.on_exited(now, &name, pid, p.exit_status);
+                    self.on_exited(now, &name, pid, p.exit_status, &p.last_screen);
                 }
                 (None, Life::Alive { pid, .. }) => {
                     let pid = pid.unwrap_or(0);
-                    self.on_exited(now, &name, pid, None);
+                    self.on_exited(now, &name, pid, None, &[]);
                 }
                 (Some(p), Life::Unknown) if !p.dead => {
                     self.agent_started(now, &name, p.pane.clone(), p.pid);

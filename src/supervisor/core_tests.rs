@@ -12,7 +12,8 @@ use crate::watch::ReportedState;
 
 use super::core::{Core, History, MergeState, OpenAttempt, TaskLog};
 use super::event::{
-    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Record, Time,
+    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Ready,
+    Record, Time,
 };
 use super::settings::Settings;
 
@@ -110,6 +111,7 @@ impl Harness {
             pid: Some(self.pid),
             dead: false,
             exit_status: None,
+            last_screen: Vec::new(),
         }
     }
 
@@ -185,7 +187,7 @@ impl Harness {
             Event::Prepared {
                 agent: AGENT.into(),
                 task: id,
-                result: Ok("base".into()),
+                result: Ok(Ready::at("base")),
             },
         )
     }
@@ -316,6 +318,81 @@ fn the_echo_of_the_paste_does_not_confirm_it_its_text_waiting_gets_enter_again()
     // Now taken: the composer cleared after it showed our text.
     let fx = h.tick(ms(1400));
     h.screen(ms(1410), &fx, ready());
+    assert!(
+        h.core.next_wake().is_some_and(|t| t > ms(6000)),
+        "no delivery deadline left"
+    );
+}
+
+#[test]
+fn no_enter_on_a_screen_the_agents_output_has_overtaken() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.deliver(1);
+    h.at(
+        ms(340),
+        Event::Delivered {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(()),
+        },
+    );
+    h.output(ms(350));
+    let asked = h.tick(ms(650));
+    // Output after the capture was asked for: the agent may be showing a question by now,
+    // which an Enter would answer.
+    h.output(ms(700));
+    let waiting = Screen::Ready {
+        composer: Composer::Text("Task #1: task 1".into()),
+    };
+    let fx = h.screen(ms(1100), &asked, waiting.clone());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Keys { .. })),
+        "{fx:?}"
+    );
+    // It looks again at once (the output has settled), and the text still waits: now Enter.
+    let fx = h.screen(ms(1200), &fx, waiting);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Keys { keys, .. } if keys == &["Enter"])),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn an_agent_that_never_loses_an_enter_gets_no_second_one() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.deliver(1);
+    let agent = h.core.agents.get_mut(AGENT).expect("the agent");
+    let mut adapter = (*agent.adapter).clone();
+    adapter.enter_retries = false;
+    agent.adapter = Arc::new(adapter);
+    h.at(
+        ms(340),
+        Event::Delivered {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(()),
+        },
+    );
+    h.output(ms(350));
+    let fx = h.tick(ms(650));
+    let waiting = Screen::Ready {
+        composer: Composer::Text("Task #1: task 1".into()),
+    };
+    let fx = h.screen(ms(1100), &fx, waiting.clone());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Keys { .. })),
+        "{fx:?}"
+    );
+    // Its Enter is only late: once the screen shows it working, the paste is taken.
+    let fx = h.tick(ms(1900));
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Keys { .. })),
+        "{fx:?}"
+    );
+    h.output(ms(2000));
+    let fx = h.tick(ms(2300));
+    h.screen(ms(2310), &fx, Screen::Busy);
     assert!(
         h.core.next_wake().is_some_and(|t| t > ms(6000)),
         "no delivery deadline left"
@@ -454,6 +531,8 @@ fn a_dead_agent_is_restarted_after_its_backoff_and_continues_its_task() {
         Event::Exited {
             agent: AGENT.into(),
             pid: 100,
+            status: None,
+            last_screen: Vec::new(),
         },
     );
     assert_eq!(h.state(), AgentState::Dead);
@@ -505,6 +584,8 @@ fn an_agent_restarted_too_often_is_parked_and_a_person_asked() {
             Event::Exited {
                 agent: AGENT.into(),
                 pid,
+                status: None,
+                last_screen: Vec::new(),
             },
         );
         if round == 2 {
@@ -849,4 +930,221 @@ fn a_config_edit_takes_effect() {
     h.at(ms(10), Event::Config(Box::new(s)));
     h.output(ms(20));
     assert_eq!(h.core.next_wake(), Some(ms(20) + secs(2)));
+}
+
+/// The record line of the latest delivery among `fx`.
+fn delivered_note(fx: &[Effect]) -> Option<String> {
+    fx.iter().find_map(|e| match e {
+        Effect::Record(Record::Delivered { note, .. }) => Some(note.clone().unwrap_or_default()),
+        _ => None,
+    })
+}
+
+/// The agent died holding task 1 and was restarted at its prompt: the redo's Prepare.
+fn died_and_back(h: &mut Harness, screen: Vec<String>) -> Vec<Effect> {
+    h.working_on(1);
+    h.at(
+        secs(2),
+        Event::Exited {
+            agent: AGENT.into(),
+            pid: 100,
+            status: Some(3),
+            last_screen: screen,
+        },
+    );
+    h.tick(secs(3));
+    h.pid = 200;
+    let pane = h.pane();
+    h.at(
+        secs(3) + ms(100),
+        Event::Respawned {
+            agent: AGENT.into(),
+            result: Ok(pane),
+        },
+    );
+    let fx = h.tick(secs(4));
+    h.screen(secs(4), &fx, ready())
+}
+
+#[test]
+fn a_resumed_attempt_is_told_its_commits_and_how_its_screen_ended() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    let screen = vec![
+        "demo> Task #1: task 1".to_owned(),
+        "When you are done, commit your work on the current branch, then run `batty task done 1`.working on #1"
+            .to_owned(),
+        "   ".to_owned(),
+        "segfault \u{1b}[31mred\u{1b}[0m".to_owned(),
+        "Pane is dead (status 3, Wed Dec  2 02:24:55 2026)".to_owned(),
+    ];
+    let fx = died_and_back(&mut h, screen);
+    assert!(
+        matches!(&fx[..], [Effect::Prepare { resume_from: Some(b), .. }] if b == "base"),
+        "{fx:?}"
+    );
+    let fx = h.at(
+        secs(4) + ms(10),
+        Event::Prepared {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(Ready {
+                base: "base".into(),
+                commits: vec!["abc1234 Task #1: half of it".into()],
+            }),
+        },
+    );
+    let note = delivered_note(&fx).expect("delivered on record");
+    assert!(
+        note.starts_with(
+            "Note: attempt 1 of this task failed: the agent's process exited (exit status 3)."
+        ),
+        "{note}"
+    );
+    // Blank lines and tmux's own line go; control characters are escaped.
+    assert!(
+        note.contains("Its screen ended with:\n    working on #1\n    segfault \\e[31mred\\e[0m\n"),
+        "{note}"
+    );
+    assert!(!note.contains("Pane is dead"), "{note}");
+    // The echo of its own message is not repeated: the message is right below.
+    assert_eq!(note.matches("batty task done 1").count(), 0, "{note}");
+    assert!(
+        note.ends_with("continue from there:\n    abc1234 Task #1: half of it"),
+        "{note}"
+    );
+    // The agent reads the same note at the top of its task.
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Deliver { text, .. } if text.contains(&note))),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_resumed_attempt_that_made_no_commits_is_told_so() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    died_and_back(&mut h, Vec::new());
+    let fx = h.at(
+        secs(4) + ms(10),
+        Event::Prepared {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(Ready::at("base")),
+        },
+    );
+    let note = delivered_note(&fx).expect("delivered on record");
+    assert!(!note.contains("screen ended"), "{note}");
+    assert!(note.contains("It made no commits for it"), "{note}");
+}
+
+#[test]
+fn a_task_done_just_before_its_agent_exits_counts_as_done() {
+    // The driver reads the held task's file before it reports a death.
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.working_on(1);
+    let mut done = h.board_task(1);
+    done.status = "done".into();
+    let fx = h.file(secs(2), done);
+    assert_eq!(ended(&fx), [Outcome::Done]);
+    let fx = h.at(
+        secs(2),
+        Event::Exited {
+            agent: AGENT.into(),
+            pid: 100,
+            status: Some(0),
+            last_screen: Vec::new(),
+        },
+    );
+    assert!(ended(&fx).is_empty(), "nothing left to fail: {fx:?}");
+    assert!(h.core.task_log(1).is_some_and(|l| l.failures.is_empty()));
+    assert_eq!(h.state(), AgentState::Dead);
+    assert!(h.core.next_wake().is_some(), "it is restarted");
+}
+
+#[test]
+fn the_exit_of_an_earlier_process_does_not_kill_the_new_one() {
+    let mut h = Harness::new(vec![]);
+    h.start_agent(ms(0));
+    h.pid = 200;
+    let pane = h.pane();
+    h.at(ms(10), Event::Panes(vec![pane]));
+    let fx = h.at(
+        ms(20),
+        Event::Exited {
+            agent: AGENT.into(),
+            pid: 100,
+            status: None,
+            last_screen: vec!["demo>".into()],
+        },
+    );
+    assert!(
+        fx.iter()
+            .all(|e| !matches!(e, Effect::Log { text, .. } if text.contains("exited")))
+    );
+    assert_eq!(h.core.agents()[0].pid, Some(200));
+}
+
+/// Task 1 with front matter `timeout: <text>`.
+fn timed(text: &str) -> Task {
+    let mut t = task(1, "todo");
+    t.timeout = Some(text.into());
+    t
+}
+
+#[test]
+fn a_task_held_past_its_own_timeout_is_interrupted_before_the_global_one() {
+    let mut h = Harness::new(vec![timed("45s")]);
+    h.working_on(1);
+    // Output keeps coming, so only a timeout can catch it.
+    for s in (5..45).step_by(5) {
+        h.output(secs(s));
+    }
+    let fx = h.tick(ms(340) + secs(45));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Keys { keys, .. } if keys == &["C-c".to_owned()])),
+        "{fx:?}"
+    );
+    assert!(
+        fx.iter().any(
+            |e| matches!(e, Effect::Log { text, .. } if text == "task #1: held for 45s; interrupted")
+        ),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_task_timeout_that_is_not_a_duration_is_said_once_and_the_global_one_applies() {
+    let mut h = Harness::new(vec![timed("soon")]);
+    let fx = h.deliver(1);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Deliver { .. })));
+    let fx = h.at(
+        ms(340),
+        Event::Delivered {
+            agent: AGENT.into(),
+            task: 1,
+            result: Ok(()),
+        },
+    );
+    let said: Vec<&Effect> = fx
+        .iter()
+        .filter(|e| matches!(e, Effect::Log { text, .. } if text.contains("`timeout: soon` is not a duration")))
+        .collect();
+    assert_eq!(said.len(), 1, "{fx:?}");
+    let fx = h.tick(ms(650));
+    h.screen(ms(650), &fx, Screen::Busy);
+    for s in (5..600).step_by(5) {
+        h.output(secs(s));
+    }
+    assert!(
+        h.tick(secs(599))
+            .iter()
+            .all(|e| !matches!(e, Effect::Keys { .. })),
+        "not before supervisor.task_timeout"
+    );
+    assert!(
+        h.tick(ms(340) + secs(600))
+            .iter()
+            .any(|e| matches!(e, Effect::Keys { .. }))
+    );
 }

@@ -48,7 +48,9 @@ impl Core {
         {
             job.seen_in_composer = true;
             let due = job.last_enter.unwrap_or(job.pasted_at) + ENTER_BACKOFF;
-            if job.enters < MAX_ENTERS && now >= due {
+            // Output since the capture means the agent moved on: an Enter now could land on
+            // a question that appeared meanwhile and answer it with its default.
+            if job.enters < MAX_ENTERS && a.adapter.enter_retries && now >= due && !a.screen_stale {
                 job.enters += 1;
                 job.last_enter = Some(now);
                 let n = job.enters;
@@ -90,7 +92,11 @@ impl Core {
         if !job.taken {
             let last = job.last_enter.unwrap_or(job.pasted_at);
             due.push(last + s.delivery_timeout);
-            if job.seen_in_composer && job.enters < MAX_ENTERS && a.capture_asked.is_none() {
+            if job.seen_in_composer
+                && job.enters < MAX_ENTERS
+                && a.adapter.enter_retries
+                && a.capture_asked.is_none()
+            {
                 due.push(last + ENTER_BACKOFF);
             }
             return due;
@@ -109,8 +115,14 @@ impl Core {
         due
     }
 
-    pub(super) fn task_timeout(&self, _task: u64) -> Time {
-        self.settings.task_timeout
+    /// How long an attempt at `task` may take: its own `timeout:` when that is a duration,
+    /// else `supervisor.task_timeout`.
+    pub(super) fn task_timeout(&self, task: u64) -> Time {
+        self.board
+            .task(task)
+            .and_then(|t| t.timeout.as_deref())
+            .and_then(own_timeout)
+            .unwrap_or(self.settings.task_timeout)
     }
 
     /// An idle agent with its task unfinished is reminded after sitting idle (with an empty
@@ -175,6 +187,7 @@ impl Core {
                     }
                 } else if job.seen_in_composer
                     && job.enters < MAX_ENTERS
+                    && a.adapter.enter_retries
                     && now >= last + ENTER_BACKOFF
                     && a.capture_asked.is_none()
                 {
@@ -277,6 +290,14 @@ impl Core {
     pub(super) fn job_report(&mut self, agent: &str, state: ReportedState) {
         self.delivery_from_report(agent, state);
     }
+}
+
+/// A task's own `timeout:` value, read as the config reads durations (`45m`, `1h 30m`); a
+/// zero or unreadable value is no timeout of its own.
+pub(super) fn own_timeout(text: &str) -> Option<Time> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 /// Whether text waiting in an agent's input is a message of ours for `task`: its first line,

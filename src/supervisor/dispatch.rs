@@ -160,6 +160,7 @@ impl Core {
             task,
             attempt,
             note,
+            resume_from: resume_from.clone(),
             since: now,
         });
         self.out.push(Effect::Prepare {
@@ -175,7 +176,7 @@ impl Core {
         now: Time,
         agent: &str,
         task: u64,
-        result: Result<String, String>,
+        result: Result<super::event::Ready, String>,
     ) {
         let Some(a) = self.agents.get(agent) else {
             return;
@@ -184,6 +185,7 @@ impl Core {
             task: t,
             attempt,
             note,
+            resume_from,
             ..
         }) = a.step.clone()
         else {
@@ -192,8 +194,14 @@ impl Core {
         if t != task {
             return;
         }
-        let base = match result {
-            Ok(base) => base,
+        let (base, note) = match result {
+            Ok(ready) => {
+                let note = match resume_from {
+                    Some(from) => Some(resume_note(note, &from, &ready.commits)),
+                    None => note,
+                };
+                (ready.base, note)
+            }
             Err(reason) => {
                 self.abandon_step(
                     now,
@@ -203,6 +211,7 @@ impl Core {
                 return;
             }
         };
+        let a = self.agents.get(agent).expect("looked up above");
         // A person's save that only dropped the claim (a stale buffer) does not stop it:
         // the claim is written back.
         let unclaimed_working = self
@@ -318,6 +327,26 @@ impl Core {
             format!("delivered task #{task}: {title}")
         };
         self.log(Some(agent), what);
+        self.check_own_timeout(task);
+    }
+
+    /// A task's `timeout:` that is not a duration is said once (per value): the task then
+    /// has `supervisor.task_timeout`.
+    fn check_own_timeout(&mut self, task: u64) {
+        let Some(text) = self.board.task(task).and_then(|t| t.timeout.clone()) else {
+            return;
+        };
+        if super::delivery::own_timeout(&text).is_some() {
+            return;
+        }
+        let text = crate::text::one_line(&text).into_owned();
+        let timeout = humantime::format_duration(self.settings.task_timeout);
+        let line = format!(
+            "task #{task}: `timeout: {text}` is not a duration (like 45m); supervisor.task_timeout ({timeout}) applies"
+        );
+        if self.problems_seen.insert(line.clone()) {
+            self.log(None, line);
+        }
     }
 
     /// The step in hand cannot go on: the claim goes back (not counted against the task).
@@ -396,4 +425,36 @@ impl Core {
             None => adapter.phrase_task(&msg),
         })
     }
+}
+
+/// Commits listed in a resume note, at most.
+const NOTE_COMMITS: usize = 20;
+
+/// The note of an attempt that continues an earlier one's commits (`from..HEAD` on the
+/// agent's branch): what became of the earlier one, then those commits, newest first.
+pub(super) fn resume_note(note: Option<String>, from: &str, commits: &[String]) -> String {
+    let mut out = note.unwrap_or_default();
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let range = format!("{}..HEAD", super::outcome::short(from));
+    if commits.is_empty() {
+        out.push_str(&format!(
+            "It made no commits for it on this branch ({range} is empty); start the task afresh."
+        ));
+        return out;
+    }
+    out.push_str(&format!(
+        "Its commits for it are on this branch ({range}); continue from there:"
+    ));
+    for c in commits.iter().take(NOTE_COMMITS) {
+        out.push_str(&format!("\n    {}", crate::text::one_line(c)));
+    }
+    if commits.len() > NOTE_COMMITS {
+        out.push_str(&format!(
+            "\n    ... and {} older",
+            commits.len() - NOTE_COMMITS
+        ));
+    }
+    out
 }

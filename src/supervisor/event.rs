@@ -32,6 +32,9 @@ pub struct PaneSeen {
     /// The program exited (the pane stays, dead, or it is an unreaped zombie).
     pub dead: bool,
     pub exit_status: Option<i32>,
+    /// A dead pane's last non-empty screen lines (filled in by the driver when the death is
+    /// news to the core), for the next attempt's note.
+    pub last_screen: Vec<String>,
 }
 
 /// How a merge attempt ended, as far as the core cares.
@@ -109,8 +112,14 @@ pub enum Event {
     },
     /// A fresh listing of the agents' panes (after a pane exit, or on the safety timer).
     Panes(Vec<PaneSeen>),
-    /// A pane's process ended (its pid watcher fired).
-    Exited { agent: String, pid: u32 },
+    /// A pane's process ended (its pid watcher fired): its exit status when tmux knew it,
+    /// and its last non-empty screen lines.
+    Exited {
+        agent: String,
+        pid: u32,
+        status: Option<i32>,
+        last_screen: Vec<String>,
+    },
     /// Bytes appeared in the agent's pty log.
     Output { agent: String },
     /// A screen the core asked for (`seq` from [`Effect::Capture`]), as the agent's adapter
@@ -136,12 +145,11 @@ pub enum Event {
         task: u64,
         result: Result<Task, String>,
     },
-    /// The result of [`Effect::Prepare`]: the worktree is ready and the attempt starts on
-    /// `base` (the target tip, or where a redo continues).
+    /// The result of [`Effect::Prepare`]: the worktree is ready for the attempt.
     Prepared {
         agent: String,
         task: u64,
-        result: Result<String, String>,
+        result: Result<Ready, String>,
     },
     /// The result of [`Effect::Deliver`] (the paste and its Enter went out, or not).
     Delivered {
@@ -174,6 +182,26 @@ pub enum Event {
     Config(Box<super::Settings>),
     /// Nothing but the time: a deadline the core asked for passed.
     Tick,
+}
+
+/// A worktree made ready for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// Where the attempt starts: the target tip, or where a continued attempt began.
+    pub base: String,
+    /// For an attempt that continues an earlier one's commits: those commits on the branch
+    /// (`base..HEAD`), newest first, one `<short sha> <subject>` each.
+    pub commits: Vec<String>,
+}
+
+impl Ready {
+    /// A fresh start on `base`.
+    pub fn at(base: impl Into<String>) -> Ready {
+        Ready {
+            base: base.into(),
+            commits: Vec::new(),
+        }
+    }
 }
 
 /// The git facts of a finished attempt.

@@ -13,10 +13,56 @@ use super::event::{BoardWrite, EFFECT_TIMEOUT, Effect, Outcome, PaneSeen, Time};
 /// The longest wait before a restart, however many came before.
 const MAX_BACKOFF: Time = Time::from_secs(60);
 
+/// Screen lines of a dead agent kept for its task's next attempt, and their width.
+const SCREEN_LINES: usize = 8;
+const SCREEN_WIDTH: usize = 200;
+
+/// A dead pane's last lines as the next attempt's note shows them: what the agent showed
+/// after the echo of the message of `task` (whose last line names `batty task done <id>`;
+/// the message is in the note already, and an agent would take its lines for a second
+/// message), non-empty, without tmux's own `Pane is dead` line, control characters escaped,
+/// each cut to a width.
+pub(super) fn tidy_screen(lines: &[String], task: Option<u64>) -> Vec<String> {
+    let mut own: Vec<&str> = lines.iter().map(String::as_str).collect();
+    if let Some(id) = task {
+        let marker = format!("task done {id}`");
+        if let Some(i) = own.iter().rposition(|l| l.contains(&marker)) {
+            // What the agent printed before the message's last line ended stays.
+            let line = own[i];
+            let rest = line[line.rfind(&marker).map_or(0, |at| at + marker.len())..]
+                .trim_start_matches('.');
+            own = std::iter::once(rest)
+                .chain(own[i + 1..].iter().copied())
+                .collect();
+        }
+    }
+    let kept: Vec<String> = own
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("Pane is dead"))
+        .map(|l| {
+            let l = crate::text::one_line(l);
+            match l.char_indices().nth(SCREEN_WIDTH) {
+                Some((cut, _)) => format!("{}…", &l[..cut]),
+                None => l.into_owned(),
+            }
+        })
+        .collect();
+    kept[kept.len().saturating_sub(SCREEN_LINES)..].to_vec()
+}
+
 impl Core {
-    /// A pane's process ended. `pid` 0: whichever process the pane runs.
-    pub(super) fn on_exited(&mut self, now: Time, agent: &str, pid: u32, status: Option<i32>) {
-        let Some(a) = self.agents.get(agent) else {
+    /// A pane's process ended. `pid` 0: whichever process the pane runs. `screen`: its last
+    /// lines, when the driver could read them.
+    pub(super) fn on_exited(
+        &mut self,
+        now: Time,
+        agent: &str,
+        pid: u32,
+        status: Option<i32>,
+        screen: &[String],
+    ) {
+        let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
         let current = match &a.life {
@@ -26,6 +72,8 @@ impl Core {
         if pid != 0 && current.is_some_and(|c| c != pid) {
             return; // an earlier process of a pane restarted since
         }
+        let task = a.job.as_ref().map(|j| j.task);
+        a.last_screen = tidy_screen(screen, task);
         self.mark_dead(now, agent, status);
     }
 

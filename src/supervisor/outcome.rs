@@ -72,11 +72,20 @@ impl Core {
             .get(agent)
             .is_some_and(|a| !matches!(a.life, Life::Parked { .. }));
         if keeps_work && can_redo {
-            // Its commits are on this agent's branch: the same agent continues from them.
-            let note = format!(
-                "{note} Your earlier commits for it are on this branch ({}..HEAD); continue from there.",
-                short(&job.base)
-            );
+            // Its commits are on this agent's branch: the same agent continues from them
+            // (the commits are listed once the worktree is prepared), told how it ended.
+            let screen = self
+                .agents
+                .get(agent)
+                .map(|a| a.last_screen.clone())
+                .unwrap_or_default();
+            let mut note = note;
+            if !screen.is_empty() {
+                note.push_str("\nIts screen ended with:");
+                for line in &screen {
+                    note.push_str(&format!("\n    {line}"));
+                }
+            }
             if let Some(a) = self.agents.get_mut(agent) {
                 a.redo.push_back(Redo {
                     task: job.task,

@@ -18,7 +18,8 @@ use crate::board::{Board, BoardConfig, FileRead, Task, Timestamp};
 use super::agent::Life;
 use super::core::{Core, MergeState};
 use super::event::{
-    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Record, Time,
+    AgentSpec, BoardWrite, Effect, Event, MergeVerdict, Outcome, PaneSeen, QueuedWork, Ready,
+    Record, Time,
 };
 use super::settings::Settings;
 
@@ -240,6 +241,7 @@ impl World {
                 pid: Some(a.pid),
                 dead: a.doing == Doing::Dead,
                 exit_status: (a.doing == Doing::Dead).then_some(1),
+                last_screen: Vec::new(),
             })
             .collect()
     }
@@ -356,7 +358,7 @@ impl World {
                 let result = if self.rng.chance(3) {
                     Err("git broke".into())
                 } else {
-                    Ok(format!("tip-{}", self.steps))
+                    Ok(Ready::at(format!("tip-{}", self.steps)))
                 };
                 self.send(
                     d,
@@ -464,6 +466,7 @@ impl World {
                         pid: Some(pid),
                         dead: false,
                         exit_status: None,
+                        last_screen: Vec::new(),
                     };
                     let d = 10 + self.rng.below(200);
                     self.send(
@@ -698,6 +701,8 @@ impl World {
                 Event::Exited {
                     agent: name.to_owned(),
                     pid,
+                    status: None,
+                    last_screen: vec![format!("{name} fell over")],
                 },
             );
         }

@@ -477,6 +477,31 @@ impl Tmux {
         self.run_cmd(self.cmd().args(["capture-pane", "-p", "-e", "-t", pane_id]))
     }
 
+    /// [`Tmux::capture_pane_styled`] and the cursor's row, in one call: the two describe the
+    /// same moment.
+    pub fn capture_pane_styled_at(
+        &self,
+        pane_id: &str,
+    ) -> Result<(String, Option<usize>), TmuxError> {
+        let out = self.run_cmd(self.cmd().args([
+            "capture-pane",
+            "-p",
+            "-e",
+            "-t",
+            pane_id,
+            ";",
+            "display-message",
+            "-p",
+            "-t",
+            pane_id,
+            "#{cursor_y}",
+        ]))?;
+        Ok(match out.rsplit_once('\n') {
+            Some((screen, row)) => (screen.to_owned(), row.trim().parse().ok()),
+            None => (String::new(), out.trim().parse().ok()),
+        })
+    }
+
     pub fn set_option(&self, scope: Scope<'_>, name: &str, value: &str) -> Result<(), TmuxError> {
         let mut args = vec!["set-option"];
         match scope {

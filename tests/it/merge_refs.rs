@@ -3,7 +3,7 @@
 //! by `stop --clean` without `--force`); a redone task lands once; `stop --clean --force`
 //! leaves nothing of the merge queue behind.
 
-use crate::common::e2e5::{DEADLINE, E2e, PHASE, Setup};
+use crate::common::e2e5::{DEADLINE, E2e, PHASE, Setup, gate_saw};
 use crate::common::wait_until;
 use batty::merge::EntryState;
 
@@ -38,6 +38,17 @@ fn rejected_work_is_parked_on_its_ref_never_lands_and_is_kept_until_clean_force(
         "the queue no longer holds rejected work"
     );
 
+    // The agent is Aider, say: it leaves files of its own in the worktree, untracked. They
+    // do not keep the branch off the target, and they stay.
+    let (_, worktree, _) = e.agents()[0].clone();
+    let aider = [
+        (".aider.chat.history.md", "# aider chat started\n"),
+        (".aider.input.history", "+/add demo\n"),
+    ];
+    for (path, text) in aider {
+        std::fs::write(worktree.join(path), text).unwrap();
+    }
+
     // Two more tasks, one after the other: the agent's branch leaves the rejected work behind.
     let mut later = Vec::new();
     for title in ["second", "third"] {
@@ -66,6 +77,11 @@ fn rejected_work_is_parked_on_its_ref_never_lands_and_is_kept_until_clean_force(
         e.sb.git(["branch", "--contains", &parked, "--format=%(refname:short)"]);
     assert!(!on_branch.contains(&agent), "still on {agent}: {on_branch}");
     assert_eq!(e.queue().merged_count(), 2);
+    let events = e.events();
+    assert!(!events.contains("not moved to the target"), "{events}");
+    for (path, text) in aider {
+        assert_eq!(std::fs::read_to_string(worktree.join(path)).unwrap(), text);
+    }
 
     // Cleaning up would lose it: refused, naming the ref, unless forced.
     let out = e.sb.batty(["stop", PHASE, "--clean"]).fails(1);
@@ -100,14 +116,24 @@ fn rejected_work_is_parked_on_its_ref_never_lands_and_is_kept_until_clean_force(
     );
 }
 
+/// The agent commits task 2 but forgets to report it; reminded, it does the work again (a new
+/// commit) and reports it. Its merge is exactly its own work, gated once, and lands once; the
+/// task the same agent had rejected for good before never rides along.
 #[test]
 fn a_task_redone_after_a_reminder_lands_once() {
     let e = E2e::new();
-    // The demo agent commits task 1 but forgets to report it; reminded, it reports it.
+    let gate_log = e.outside("gate.log");
+    let gate = gate_saw(
+        &gate_log,
+        "test \"$BATTY_MERGE_TASK\" != 1 || { echo 'task 1 is rejected'; exit 1; }",
+    );
     e.configure(Setup {
-        demo_args: &["--forget-done", "1"],
+        gate: Some(&gate),
+        max_attempts: 1,
+        demo_args: &["--forget-done", "2", "--content", "{title}, take {n}\\n"],
         ..Setup::default()
     });
+    let rejected = e.add_task("rejected");
     let id = e.add_task("forgetful");
     e.work(1, true);
     e.wait_session_end();
@@ -116,14 +142,31 @@ fn a_task_redone_after_a_reminder_lands_once() {
         events.contains(&format!("reminded about task #{id}")),
         "{events}"
     );
+    assert_eq!(e.task_status(rejected), "review");
     assert_eq!(e.task_status(id), "done");
-    assert_eq!(e.landed(id), 1, "{events}");
+    // Both of its commits (the forgotten one and the redo) are its own: one merge, one gate.
+    assert_eq!(e.landed(id), 2, "{events}");
+    assert_eq!(
+        e.gate_saw(&gate_log),
+        [
+            (rejected, vec!["demo/task-1.txt".to_owned()]),
+            (id, vec!["demo/task-2.txt".to_owned()])
+        ]
+    );
+    assert_eq!(
+        e.sb.git(["show", "main:demo/task-2.txt"]),
+        "forgetful, take 2"
+    );
+    assert_eq!(e.landed(rejected), 0);
+    assert_eq!(
+        e.sb.git(["log", "--format=%s", "main", "--", "demo/task-1.txt"]),
+        ""
+    );
     assert_eq!(e.queue().merged_count(), 1);
+    let summary = std::fs::read_to_string(e.logs_dir().join("summary.txt")).unwrap();
     assert!(
-        std::fs::read_to_string(e.logs_dir().join("summary.txt"))
-            .unwrap()
-            .contains("1 tasks: 1 done (1 merged on `main`)"),
-        "the summary counts every merge"
+        summary.contains("2 tasks: 1 done (1 merged on `main`)"),
+        "the summary counts every merge: {summary}"
     );
     e.assert_tidy();
 }

@@ -54,15 +54,32 @@ struct Run {
 }
 
 impl Run {
-    fn new(agent: &'static str, options: Options, tasks: usize, unattended: bool) -> Option<Run> {
+    fn new(agent: &'static str, options: Options, tasks: usize, mode: Mode) -> Option<Run> {
+        Run::with_supervisor(
+            agent,
+            options,
+            tasks,
+            mode,
+            "supervisor:\n  answer_grace: 200ms\n",
+        )
+    }
+
+    /// With `supervisor` (YAML, the whole `supervisor:` key or nothing for the defaults).
+    fn with_supervisor(
+        agent: &'static str,
+        options: Options,
+        tasks: usize,
+        mode: Mode,
+        supervisor: &str,
+    ) -> Option<Run> {
         let bin = agents_bin(agent)?;
         let model = FakeModel::start(options);
         let p = Project::new(&[], "");
         p.sb.write(
             ".batty/config.yml",
             &format!(
-                "supervisor:\n  answer_grace: 200ms\nmerge:\n  enabled: true\nagents:\n  {agent}:\n{}",
-                agent_yaml(agent, unattended, &model)
+                "{supervisor}merge:\n  enabled: true\nagents:\n  {agent}:\n{}",
+                agent_yaml(agent, mode, &model)
             ),
         );
         prepare_home(&p.sb, agent, &model);
@@ -81,9 +98,26 @@ impl Run {
         })
     }
 
-    /// `batty work p --parallel n --agent <agent> --exit-when-done`, with the agents'
-    /// environment: their folder and batty's first on PATH, the fake model's address.
+    /// `batty work p --parallel n --agent <agent> --exit-when-done`.
     fn work(&self, n: usize) {
+        self.work_with(n, &["--exit-when-done"]);
+    }
+
+    /// `batty work p --parallel n --agent <agent> [more]`, with the agents' environment.
+    fn work_with(&self, n: usize, more: &[&str]) {
+        let n = n.to_string();
+        let mut argv = vec!["work", PHASE, "--parallel", &n, "--agent", self.agent];
+        argv.extend_from_slice(more);
+        let mut cmd = self.p.sb.batty(argv);
+        for (key, value) in self.agent_env() {
+            cmd = cmd.env(key, value);
+        }
+        cmd.ok();
+    }
+
+    /// What the agents need besides the sandbox's environment: their folder and batty's
+    /// first on PATH, the fake model's address, no update checks.
+    fn agent_env(&self) -> Vec<(&'static str, String)> {
         let batty_dir = Path::new(BATTY).parent().expect("batty has a folder");
         let path = format!(
             "{}:{}:{}",
@@ -91,25 +125,13 @@ impl Run {
             batty_dir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let n = n.to_string();
-        let argv = [
-            "work",
-            PHASE,
-            "--parallel",
-            &n,
-            "--agent",
-            self.agent,
-            "--exit-when-done",
-        ];
-        self.p
-            .sb
-            .batty(argv)
-            .env("PATH", path)
-            .env("ANTHROPIC_BASE_URL", self.model.url())
-            .env("ANTHROPIC_API_KEY", API_KEY)
-            .env("DISABLE_AUTOUPDATER", "1")
-            .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            .ok();
+        vec![
+            ("PATH", path),
+            ("ANTHROPIC_BASE_URL", self.model.url()),
+            ("ANTHROPIC_API_KEY", API_KEY.to_owned()),
+            ("DISABLE_AUTOUPDATER", "1".to_owned()),
+            ("LITELLM_LOCAL_MODEL_COST_MAP", "True".to_owned()),
+        ]
     }
 
     /// Every agent's event log.
@@ -175,10 +197,21 @@ fn prepare_home(sb: &Sandbox, agent: &str, model: &FakeModel) {
     }
 }
 
+/// How the agent is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The unattended preset.
+    Unattended,
+    /// As a person who wants to be asked runs it (Claude Code: `--permission-mode default`).
+    Attended,
+    /// With the program's own defaults (Claude Code 2.1: auto mode).
+    Defaults,
+}
+
 /// The agent's section of the config.
-fn agent_yaml(agent: &str, unattended: bool, model: &FakeModel) -> String {
+fn agent_yaml(agent: &str, mode: Mode, model: &FakeModel) -> String {
     let mut yaml = String::new();
-    if unattended {
+    if mode == Mode::Unattended {
         yaml.push_str("    unattended: true\n");
     }
     match agent {
@@ -191,7 +224,7 @@ fn agent_yaml(agent: &str, unattended: bool, model: &FakeModel) -> String {
         )),
         // Claude Code 2.1 starts in auto mode (a classifier decides); a person who wants to
         // be asked runs it in the default mode.
-        "claude" if !unattended => {
+        "claude" if mode == Mode::Attended => {
             yaml.push_str("    args: [\"--permission-mode\", \"default\"]\n")
         }
         _ => {}
@@ -222,7 +255,7 @@ fn main_commits(sb: &Sandbox) -> Vec<(String, Vec<String>)> {
 /// 2 agents, 3 tasks, the preset on, a fresh HOME: the first-run dialogs (the folder trust of
 /// each worktree) are answered, every task is done and merged, each by its own commits.
 fn board_unattended(agent: &'static str) {
-    let Some(run) = Run::new(agent, Options::default(), 3, true) else {
+    let Some(run) = Run::new(agent, Options::default(), 3, Mode::Unattended) else {
         return;
     };
     run.work(2);
@@ -280,7 +313,7 @@ fn permission_escalated(agent: &'static str) {
         ask_permission: agent == "codex",
         ..Options::default()
     };
-    let Some(run) = Run::new(agent, options, 1, false) else {
+    let Some(run) = Run::new(agent, options, 1, Mode::Attended) else {
         return;
     };
     run.work(1);
@@ -295,6 +328,9 @@ fn permission_escalated(agent: &'static str) {
         ]);
         names.lines().any(|w| w == format!("{name}!")).then_some(())
     });
+    run.p.wait("the escalation in the event log", RUN, || {
+        run.p.events(&name).contains("needs a person").then_some(())
+    });
     // The question stays on screen: it is not escalated again while it waits.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < deadline {
@@ -302,7 +338,24 @@ fn permission_escalated(agent: &'static str) {
         assert_eq!(n, 1, "{}", run.p.events(&name));
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_ne!(run.p.status_of(1), "done");
+    assert_ne!(
+        run.p.status_of(1),
+        "done",
+        "{}\n{}",
+        run.events(),
+        run.p.sb.tmux([
+            "capture-pane",
+            "-p",
+            "-t",
+            &format!("={}:{name}!.0", session())
+        ])
+    );
+    if agent == "aider" {
+        // Keys pressed while aider works wait in the terminal and answer its next question
+        // with the default ("Run shell command? [Yes]"): once sent, the task gets no Enter.
+        let events = run.p.events(&name);
+        assert!(!events.contains("pressed Enter"), "{events}");
+    }
     run.p.sb.batty(["stop", PHASE]).ok();
 }
 
@@ -313,7 +366,7 @@ fn slow_model(agent: &'static str) {
         delay: Duration::from_secs(4),
         ..Options::default()
     };
-    let Some(run) = Run::new(agent, options, 1, true) else {
+    let Some(run) = Run::new(agent, options, 1, Mode::Unattended) else {
         return;
     };
     run.work(1);
@@ -330,7 +383,32 @@ fn slow_model(agent: &'static str) {
     assert_eq!(asked.len(), 1, "the task reached the model once:\n{events}");
 }
 
+mod bench;
+
 mod claude {
+    use super::*;
+
+    /// A new user's first run: Claude Code as it comes (auto mode, whose checks go to the
+    /// model) through a gateway. Its one-time billing notice comes up at the first check,
+    /// holding the tool call; it is answered and the task is done without a person.
+    #[test]
+    fn its_default_mode_through_a_gateway_runs_a_task() {
+        let Some(run) = Run::new("claude", Options::default(), 1, Mode::Defaults) else {
+            return;
+        };
+        run.work(1);
+        run.wait_done(&[1]);
+        run.p.wait_session_ends();
+        let events = run.events();
+        let agent = &run.p.agents()[0];
+        assert!(
+            run.p.pty_log(agent).contains("We're changing auto mode"),
+            "the notice came up"
+        );
+        assert!(events.contains("answered keys Enter"), "{events}");
+        assert!(!events.contains("needs a person"), "{events}");
+    }
+
     #[test]
     fn two_agents_finish_a_board_unattended_and_merged() {
         super::board_unattended("claude");
@@ -379,6 +457,61 @@ mod aider {
     fn a_slow_model_causes_no_reminder() {
         super::slow_model("aider");
     }
+}
+
+/// A new user whose agent is not installed: `batty work` says which agent and command, and
+/// what to do, before anything starts (no session of agents that die at once).
+#[test]
+fn an_agent_not_on_path_stops_work_before_it_starts() {
+    let p = Project::new(&[], "");
+    p.add("Add file 1", &[]);
+    let empty = p.sb.root.join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    for (agent, program) in [("claude", "claude"), ("codex", "codex"), ("aider", "aider")] {
+        let out =
+            p.sb.batty(["work", PHASE, "--agent", agent])
+                .env("PATH", format!("{}:/usr/bin:/bin", empty.display()))
+                .fails(1);
+        out.error_mentions(&format!("agent `{agent}`: `{program}` is not on PATH"));
+        assert!(
+            out.stderr.contains(&format!(
+                "hint: install it, or say how to start it with `agents.{agent}.command`"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(!p.session_alive(), "nothing started for {agent}");
+    }
+}
+
+/// `batty work --unattended`, stopped, then `batty work` without it: the agents started now
+/// run without the preset's flags, and the run state the supervisor reads its answers from
+/// says so (it said "unattended" still, and aider's "Run shell command?" was answered "y"
+/// for a person who had not asked for that).
+#[test]
+fn an_earlier_runs_preset_does_not_stick() {
+    let p = Project::new(&[], "");
+    let unattended = |p: &Project| -> Vec<bool> {
+        let state: serde_json::Value =
+            serde_json::from_str(&p.sb.read(format!(".batty/run/{PHASE}/state.json"))).unwrap();
+        state["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["unattended"] == true)
+            .collect()
+    };
+    p.work(2, "demo", &["--unattended"]);
+    assert_eq!(unattended(&p), [true, true]);
+    p.sb.batty(["stop", PHASE]).ok();
+    p.work(2, "demo", &[]);
+    assert_eq!(unattended(&p), [false, false]);
+    // Agents kept running keep how they were started.
+    p.sb.batty(["stop", PHASE]).ok();
+    p.work(1, "demo", &["--unattended"]);
+    p.work(2, "demo", &[]);
+    assert_eq!(unattended(&p), [true, false]);
+    p.sb.batty(["stop", PHASE]).ok();
 }
 
 /// Not a test: serves the fake model for trying an agent by hand, on `FAKE_MODEL_PORT`,

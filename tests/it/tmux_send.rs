@@ -121,3 +121,38 @@ fn errors_are_classified_and_panes_listed() {
     );
     t.kill_session(&created.session_id).unwrap();
 }
+
+#[test]
+fn a_capture_comes_with_the_cursor_row_it_was_taken_at() {
+    let sb = Sandbox::new();
+    sb.start_tmux();
+    let t = tmux(&sb);
+    let spec = PaneSpec {
+        cwd: sb.root.clone(),
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            "printf 'one\\ntwo\\n> typed'; exec cat >/dev/null".into(),
+        ],
+        ..Default::default()
+    };
+    let created = t
+        .new_session("cursor", "w", &spec, &WindowSetup::default())
+        .unwrap();
+    let (screen, row) = wait_until("the prompt drawn", Duration::from_secs(10), || {
+        let (screen, row) = t.capture_pane_styled_at(&created.pane_id).ok()?;
+        screen.contains("> typed").then_some((screen, row))
+    });
+    assert_eq!(row, Some(2), "{screen:?}");
+    assert!(screen.starts_with("one\ntwo\n> typed"), "{screen:?}");
+    t.send_keys(&created.pane_id, &["Enter"]).unwrap();
+    let row = wait_until(
+        "the cursor on the next line",
+        Duration::from_secs(10),
+        || {
+            let (_, row) = t.capture_pane_styled_at(&created.pane_id).ok()?;
+            (row == Some(3)).then_some(row)
+        },
+    );
+    assert_eq!(row, Some(3));
+}

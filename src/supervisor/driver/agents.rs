@@ -11,6 +11,9 @@ use crate::watch::{LogTail, ReportReader};
 
 use super::super::event::{AgentSpec, PaneSeen};
 
+/// How long a death the pid watcher saw may wait for tmux to see it too.
+const DEATH_SEEN: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// One agent's files and record.
 pub struct AgentIo {
     pub record: AgentRecord,
@@ -144,24 +147,53 @@ impl Agents {
                 pid: p.pid,
                 dead,
                 exit_status: p.dead_status,
+                last_screen: Vec::new(),
             });
         }
         seen
     }
 
-    /// A death was noticed: its last screen goes to the agent's event log.
-    pub fn death_noticed(&self, tmux: &Tmux, agent: &str, pane: Option<String>) {
-        let Some(pane) = pane else {
-            return;
-        };
-        if let Ok(screen) = tmux.capture_pane(&pane) {
-            let last: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
-            let tail = last[last.len().saturating_sub(8)..].join(" / ");
-            if !tail.is_empty() {
-                let text = format!("last screen: {}", crate::text::one_line(&tail));
-                let _ = crate::events::append(&self.project.event_log(&self.phase, agent), &text);
+    /// A death is news: the dead pane's exit status (when tmux has seen it) and its last
+    /// non-empty screen lines, which also go to the agent's event log. A pane that is gone
+    /// shows nothing.
+    pub fn last_moments(&self, tmux: &Tmux, agent: &str, pane: &str) -> (Option<i32>, Vec<String>) {
+        // The pid watcher can be a moment ahead of tmux, which marks the pane dead once it
+        // has read the last output and knows the status once it has reaped the process:
+        // waited for briefly, so the status and screen are whole.
+        let deadline = std::time::Instant::now() + DEATH_SEEN;
+        let status = loop {
+            let seen = tmux
+                .display(pane, "#{pane_dead} #{pane_dead_status}")
+                .ok()
+                .and_then(|out| {
+                    let (dead, status) = out.trim().split_once(' ')?;
+                    Some((dead == "1", status.parse::<i32>().ok()))
+                });
+            // tmux closes a pane's pty (dead) before it reaps the process (status).
+            match seen {
+                Some((true, Some(status))) => break Some(status),
+                Some(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                _ => break None,
             }
+        };
+        let Ok(screen) = tmux.capture_pane(pane) else {
+            return (status, Vec::new());
+        };
+        let lines: Vec<String> = screen
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty() && !l.starts_with("Pane is dead"))
+            .map(str::to_owned)
+            .collect();
+        let shown = &lines[lines.len().saturating_sub(8)..];
+        if !shown.is_empty() {
+            let text = format!("last screen: {}", crate::text::one_line(&shown.join(" / ")));
+            let _ = crate::events::append(&self.project.event_log(&self.phase, agent), &text);
         }
+        // More for the core, which keeps what came after the echo of its own message.
+        (status, lines[lines.len().saturating_sub(40)..].to_vec())
     }
 
     /// A tmux hook on every agent window that touches the died marker when a pane's program

@@ -11,6 +11,7 @@ use crate::git::Git;
 use crate::session::launch::Launch;
 
 use super::super::event::{BoardWrite, Effect, Event, PaneSeen, QueuedWork, Record};
+use super::prepare::prepare;
 use super::record::Facts;
 use super::{Driver, Wake};
 
@@ -113,8 +114,8 @@ fn capture(d: &mut Driver<'_>, agent: String, pane: &str, seq: u64) {
     let Some(adapter) = d.core.adapter_of(&agent) else {
         return;
     };
-    let screen = match d.tmux.capture_pane_styled(pane) {
-        Ok(text) => adapter.classify(&text),
+    let screen = match d.tmux.capture_pane_styled_at(pane) {
+        Ok((text, cursor_row)) => adapter.classify_at(&text, cursor_row),
         Err(err) => {
             // The pane may be gone: a listing tells the core.
             tracing::debug!(agent, %err, "capture failed");
@@ -141,62 +142,6 @@ fn claim(d: &mut Driver<'_>, agent: String, task: u64) {
     });
 }
 
-/// The worktree ready for an attempt; the commit it starts on.
-fn prepare(
-    d: &mut Driver<'_>,
-    agent: &str,
-    task: u64,
-    park_ref: Option<String>,
-    resume_from: Option<String>,
-) -> Result<String, String> {
-    let io = d.agents.get(agent).ok_or("the agent left the run state")?;
-    let worktree = io.record.worktree.clone();
-    let branch = io.record.branch.clone();
-    let wt = Git::new(&worktree);
-    let head = wt.head().map_err(|e| e.to_string())?;
-    if let Some(base) = resume_from {
-        // The attempt continues the earlier one's commits on this branch.
-        return Ok(base);
-    }
-    let Some(m) = &d.merge else {
-        return Ok(head);
-    };
-    let tip = Git::new(m.repo())
-        .branch_tip(m.target())
-        .map_err(|e| e.to_string())?;
-    let park_as = park_ref
-        .unwrap_or_else(|| format!("refs/batty/{}/rejected/{agent}-before-{task}", d.phase));
-    let prepared = crate::merge::prepare_branch(&crate::merge::Prepare {
-        worktree: &worktree,
-        branch: &branch,
-        target_tip: &tip,
-        phase: &d.phase,
-        park_as: &park_as,
-    });
-    match prepared {
-        Ok(crate::merge::Prepared::UpToDate) => Ok(tip),
-        Ok(crate::merge::Prepared::Moved { to, parked }) => {
-            if let Some(p) = parked {
-                let text = format!(
-                    "{} commit(s) that did not land moved off the branch to {}",
-                    p.commits, p.name
-                );
-                d.log(Some(agent), &text, false);
-            }
-            Ok(to)
-        }
-        Ok(crate::merge::Prepared::Dirty { files }) => {
-            let text = format!(
-                "worktree not moved to the target: uncommitted changes in {}; the attempt starts from its current commit",
-                files.join(", ")
-            );
-            d.log(Some(agent), &text, false);
-            Ok(head)
-        }
-        Err(err) => Err(err.to_string()),
-    }
-}
-
 fn queue_merge(
     d: &mut Driver<'_>,
     agent: &str,
@@ -207,28 +152,35 @@ fn queue_merge(
     let io = d.agents.get(agent);
     let branch = io.map(|io| io.record.branch.clone()).unwrap_or_default();
     let worktree = io.map(|io| io.record.worktree.clone());
-    let Some(m) = &mut d.merge else {
+    let Some(m) = &d.merge else {
         return Ok(QueuedWork {
             head: head.unwrap_or_default(),
             unlanded: false,
         });
     };
-    let head = match head {
-        Some(h) => h,
-        None => {
-            let wt = worktree.ok_or("the agent left the run state")?;
-            Git::new(&wt).head().map_err(|e| e.to_string())?
-        }
-    };
     let repo = m.repo().to_owned();
     let target = m.target().to_owned();
-    let base = if base.is_empty() {
-        // No base on record (work from before batty kept one): where the branch left the target.
-        Git::new(&repo)
-            .read(["merge-base", &format!("refs/heads/{target}"), &head])
-            .map_err(|e| e.to_string())?
-    } else {
-        base
+    let (base, head) = match head {
+        Some(h) if !base.is_empty() => (base, h),
+        known => {
+            let now = match known {
+                Some(h) => h,
+                None => {
+                    let wt = worktree.ok_or("the agent left the run state")?;
+                    Git::new(&wt).head().map_err(|e| e.to_string())?
+                }
+            };
+            unwatched_range(
+                d.core.board(),
+                &repo,
+                &target,
+                &branch,
+                agent,
+                task,
+                &base,
+                &now,
+            )?
+        }
     };
     let unlanded =
         crate::merge::unlanded(&repo, &target, &base, &head).map_err(|e| e.to_string())?;
@@ -238,12 +190,34 @@ fn queue_merge(
             unlanded: false,
         });
     }
-    m.push(task, agent, &branch, &base, &head)
-        .map_err(|e| e.to_string())?;
+    if let Some(m) = &mut d.merge {
+        m.push(task, agent, &branch, &base, &head)
+            .map_err(|e| e.to_string())?;
+    }
     Ok(QueuedWork {
         head,
         unlanded: true,
     })
+}
+
+/// The range of an attempt no supervisor saw start or end (finished while none ran, or from
+/// before batty kept a base): the board's claims and the branch's reflog say where its work
+/// begins and ends, so the agent's next task's commits never ride along with it.
+#[allow(clippy::too_many_arguments)]
+fn unwatched_range(
+    board: &crate::board::Board,
+    repo: &std::path::Path,
+    target: &str,
+    branch: &str,
+    agent: &str,
+    task: u64,
+    base: &str,
+    head: &str,
+) -> Result<(String, String), String> {
+    let (began, next) = crate::merge::claim_bounds(board.tasks(), task, agent);
+    let branch = branch.strip_prefix("refs/heads/").unwrap_or(branch);
+    crate::merge::unwatched_range(repo, branch, target, base, head, began, next)
+        .map_err(|e| e.to_string())
 }
 
 fn keep_ref(d: &mut Driver<'_>, agent: &str, name: &str) {
@@ -401,6 +375,7 @@ fn facts(d: &Driver<'_>, line: &Record) -> Facts {
     match line {
         Record::Ended {
             agent,
+            task,
             base,
             outcome,
             ..
@@ -409,23 +384,41 @@ fn facts(d: &Driver<'_>, line: &Record) -> Facts {
                 return Facts::default();
             };
             let wt = Git::new(&io.record.worktree);
-            let head = wt.head().ok();
+            let mut head = wt.head().ok();
+            // Done while no supervisor ran: the attempt ends where its merge range does.
+            if let (Some(m), Some(h), super::super::event::Outcome::Done) =
+                (&d.merge, &head, outcome)
+                && !base.is_empty()
+                && let Ok((_, end)) = unwatched_range(
+                    d.core.board(),
+                    m.repo(),
+                    m.target(),
+                    &io.record.branch,
+                    agent,
+                    *task,
+                    base,
+                    h,
+                )
+            {
+                head = Some(end);
+            }
             let files = match (&head, base.is_empty(), outcome) {
-                (Some(h), false, super::super::event::Outcome::Done) => {
-                    crate::merge::diffstat(&io.record.worktree, base, h)
-                        .map(|s| {
-                            s.files
-                                .into_iter()
-                                .map(|f| crate::record::FileChange {
-                                    path: f.path,
-                                    binary: f.insertions.is_none(),
-                                    insertions: f.insertions.unwrap_or(0),
-                                    deletions: f.deletions.unwrap_or(0),
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
+                (Some(h), false, super::super::event::Outcome::Done) => match &d.merge {
+                    Some(m) => crate::merge::task_diffstat(m.repo(), m.target(), base, h),
+                    None => crate::merge::diffstat(&io.record.worktree, base, h),
                 }
+                .map(|s| {
+                    s.files
+                        .into_iter()
+                        .map(|f| crate::record::FileChange {
+                            path: f.path,
+                            binary: f.insertions.is_none(),
+                            insertions: f.insertions.unwrap_or(0),
+                            deletions: f.deletions.unwrap_or(0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
                 _ => Vec::new(),
             };
             Facts {
@@ -436,11 +429,18 @@ fn facts(d: &Driver<'_>, line: &Record) -> Facts {
         }
         Record::Merged { task, .. } => {
             let entry = d.merge.as_ref().and_then(|m| m.entry(*task));
+            let gate = d.merge.as_ref().and_then(|m| m.last_gate());
             Facts {
                 base: entry.as_ref().map(|e| e.base.clone()),
                 head: entry.map(|e| e.tip),
-                gate: d.merge.as_ref().and_then(|m| m.gate()),
-                gate_secs: d.merge.as_ref().and_then(|m| m.last_gate_secs()),
+                gate: gate.map(|g| g.command.clone()),
+                gate_secs: gate.map(|g| g.took.as_secs_f64()),
+                exit_code: gate.and_then(|g| g.exit_code),
+                error: d
+                    .merge
+                    .as_ref()
+                    .and_then(|m| m.last_error())
+                    .map(str::to_owned),
                 ..Facts::default()
             }
         }

@@ -29,7 +29,10 @@ pub struct MergeDriver {
     pub results: Receiver<MergeResult>,
     /// The task the worker has now, and since when.
     busy: Option<(u64, Instant)>,
-    last_secs: Option<f64>,
+    /// How the gate ran in the last attempt (`None`: no gate ran).
+    last_gate: Option<merge::GateReport>,
+    /// What the last attempt's record line says went wrong (files, gate lines, error).
+    last_error: Option<String>,
     cached: MergeQueue,
     /// Something may have put work in the queue since the last look (a push, an outcome,
     /// the queue file changing, the retry timer): only then is the file read again.
@@ -73,7 +76,8 @@ impl MergeDriver {
             jobs,
             results,
             busy: None,
-            last_secs: None,
+            last_gate: None,
+            last_error: None,
             cached,
             kick: true,
             shown: BTreeMap::new(),
@@ -110,13 +114,14 @@ impl MergeDriver {
         &self.ctx.repo
     }
 
-    pub fn gate(&self) -> Option<String> {
-        self.ctx.gate.clone()
+    /// How the gate ran in the last attempt, for its record line.
+    pub fn last_gate(&self) -> Option<&merge::GateReport> {
+        self.last_gate.as_ref()
     }
 
-    /// How long the last attempt took (the gate's time, mostly).
-    pub fn last_gate_secs(&self) -> Option<f64> {
-        self.last_secs
+    /// The last attempt's conflicting files, gate lines or error, for its record line.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// A config edit: the next attempt runs the new gate.
@@ -187,6 +192,24 @@ impl MergeDriver {
         out
     }
 
+    /// Every landing the queue keeps, with its entry's agent and base while it still lists it.
+    pub fn landings(&self) -> Vec<crate::record::settle::Landing> {
+        self.cached
+            .landed
+            .iter()
+            .map(|l| {
+                let entry = self.cached.get(l.task).filter(|e| e.tip == l.head);
+                crate::record::settle::Landing {
+                    task: l.task,
+                    head: l.head.clone(),
+                    commit: l.commit.clone(),
+                    agent: entry.map(|e| e.agent.clone()),
+                    base: entry.map(|e| e.base.clone()),
+                }
+            })
+            .collect()
+    }
+
     /// Queues `base..head` of `task` (its head kept alive under batty's queue ref).
     pub fn push(
         &mut self,
@@ -240,9 +263,13 @@ impl MergeDriver {
         task: u64,
         outcome: &Result<MergeOutcome, MergeError>,
     ) -> Result<Option<MergeVerdict>, MergeError> {
-        if let Some((_, since)) = self.busy.take() {
-            self.last_secs = Some(since.elapsed().as_secs_f64());
-        }
+        self.busy = None;
+        self.last_gate = match outcome {
+            Ok(MergeOutcome::Merged { gate, .. }) => gate.clone(),
+            Ok(MergeOutcome::GateFailed { gate, .. }) => Some(gate.clone()),
+            _ => None,
+        };
+        self.last_error = crate::record::MergeResult::of(outcome).and_then(|(_, _, error)| error);
         self.kick = true;
         self.waiting_outside = false;
         let target = self.ctx.target.clone();

@@ -8,6 +8,7 @@ mod agents;
 mod effects;
 mod merge;
 mod pids;
+mod prepare;
 mod publish;
 mod record;
 mod watch;
@@ -177,6 +178,7 @@ pub fn supervise(
     let wall_start = crate::board::now();
     let core = Core::new(settings, board, history, wall_start);
     record.run_started();
+    record.settle_landings(merge.as_ref());
     let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
     let pids = pids::PidWatch::start(wake_tx.clone());
     let mut driver = Driver {
@@ -335,8 +337,12 @@ impl Driver<'_> {
                 },
                 recv(wake_rx) -> w => match w {
                     Ok(Wake::Exited { agent, pid }) => {
-                        self.agents.death_noticed(&self.tmux, &agent, self.core_view_pane(&agent));
-                        self.queue.push_back(Event::Exited { agent, pid });
+                        self.queue.push_back(Event::Exited {
+                            agent,
+                            pid,
+                            status: None,
+                            last_screen: Vec::new(),
+                        });
                     }
                     Ok(Wake::Reply(event)) => self.queue.push_back(*event),
                     Err(_) => {}
@@ -358,22 +364,82 @@ impl Driver<'_> {
     /// Hands every queued event to the core and carries out what it asks, until nothing is
     /// left: effects that answer (a claim, a capture) add their answer to the queue.
     pub fn drain(&mut self) {
-        while let Some(event) = self.queue.pop_front() {
-            let now = self.now();
-            let effects = self.core.handle(now, event);
-            for effect in effects {
-                effects::run(self, effect);
-            }
+        while let Some(mut event) = self.queue.pop_front() {
+            self.before_deaths(&mut event);
+            self.handle(event);
         }
     }
 
-    /// The executor pane the core believes alive for `agent` (for a last screen).
-    fn core_view_pane(&self, agent: &str) -> Option<String> {
-        self.core
-            .agents()
+    fn handle(&mut self, event: Event) {
+        let now = self.now();
+        let effects = self.core.handle(now, event);
+        for effect in effects {
+            effects::run(self, effect);
+        }
+    }
+
+    /// An event that tells the core of a death (of a process it believes alive) first gets
+    /// what only the moment of death shows: the task file the agent held is read again (an
+    /// agent that reports its task done and exits at once did finish it; the watcher's event
+    /// for that write may still be on its way), and the dead pane's exit status and last
+    /// screen lines are added, for the task's next attempt.
+    fn before_deaths(&mut self, event: &mut Event) {
+        let views = match event {
+            Event::Exited { .. } | Event::Panes(_) | Event::Agents { .. } => self.core.agents(),
+            _ => return,
+        };
+        let dying: Vec<(String, String, Option<u64>)> = views
             .into_iter()
-            .find(|a| a.name == agent)
-            .and_then(|a| a.pane)
+            .filter_map(|v| {
+                let pane = v.pane?;
+                let dies = match &*event {
+                    Event::Exited { agent, pid, .. } => {
+                        *agent == v.name && (*pid == 0 || v.pid.is_none_or(|p| p == *pid))
+                    }
+                    Event::Panes(panes) | Event::Agents { panes, .. } => panes
+                        .iter()
+                        .find(|p| p.agent == v.name)
+                        .is_none_or(|p| p.dead || p.pane != pane),
+                    _ => false,
+                };
+                dies.then_some((v.name, pane, v.task))
+            })
+            .collect();
+        if dying.is_empty() {
+            return;
+        }
+        let reads: Vec<_> = dying
+            .iter()
+            .filter_map(|(_, _, task)| self.core.board().task((*task)?))
+            .map(|t| {
+                let path = t.path().to_owned();
+                let read = crate::board::read_one(&path);
+                (path, read)
+            })
+            .collect();
+        if !reads.is_empty() {
+            self.handle(Event::TaskFiles(reads));
+        }
+        for (agent, pane, _) in dying {
+            let (status, screen) = self.agents.last_moments(&self.tmux, &agent, &pane);
+            match event {
+                Event::Exited {
+                    status: s,
+                    last_screen,
+                    ..
+                } => {
+                    *s = s.or(status);
+                    *last_screen = screen;
+                }
+                Event::Panes(panes) | Event::Agents { panes, .. } => {
+                    if let Some(p) = panes.iter_mut().find(|p| p.agent == agent && p.dead) {
+                        p.exit_status = p.exit_status.or(status);
+                        p.last_screen = screen;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// `batty work` changed the agents, or we just started: the run state's agents and their
@@ -439,10 +505,11 @@ impl Driver<'_> {
     /// Appends to the agent's event log (or only the supervisor's pane) and shows it.
     pub fn log(&mut self, agent: Option<&str>, text: &str, bell: bool) {
         let text = crate::text::one_line(text);
-        if let Some(agent) = agent
-            && let Err(err) =
-                crate::events::append(&self.project.event_log(&self.phase, agent), &text)
-        {
+        let file = match agent {
+            Some(agent) => self.project.event_log(&self.phase, agent),
+            None => self.project.supervisor_log(&self.phase),
+        };
+        if let Err(err) = crate::events::append(&file, &text) {
             tracing::warn!(%err, "event log not writable");
         }
         self.view.event(agent, &text, bell);

@@ -48,6 +48,17 @@ impl Recorder {
         }));
     }
 
+    /// Merges the queue says landed that the record lacks (the last supervisor was killed
+    /// between landing one and writing it down): written now, so reports count them.
+    pub fn settle_landings(&mut self, merge: Option<&super::merge::MergeDriver>) {
+        let Some(m) = merge else {
+            return;
+        };
+        for event in record::settle::missing_landings(&self.history, &m.landings()) {
+            self.append(event);
+        }
+    }
+
     pub fn run_stopped(&mut self) {
         self.append(record::Event::Run(record::entry::Run {
             action: record::entry::RunAction::Stop,
@@ -111,10 +122,12 @@ impl Recorder {
                             record::entry::MergeResult::GateRed
                         },
                         None,
-                        Some(if tail.is_empty() {
-                            reason.clone()
-                        } else {
-                            format!("{reason}\n{tail}")
+                        facts.error.clone().or_else(|| {
+                            Some(if tail.is_empty() {
+                                reason.clone()
+                            } else {
+                                format!("{reason}\n{tail}")
+                            })
                         }),
                     ),
                     MergeVerdict::Trouble { reason } | MergeVerdict::Waiting { reason } => (
@@ -180,6 +193,9 @@ pub struct Facts {
     pub gate: Option<String>,
     pub gate_secs: Option<f64>,
     pub exit_code: Option<i32>,
+    /// A merge's conflicting files or the gate's status and last lines, as the merge
+    /// worker saw them.
+    pub error: Option<String>,
 }
 
 fn end_outcome(o: Outcome) -> record::entry::EndOutcome {

@@ -147,7 +147,10 @@ impl E2e {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.logs_dir())
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        files.retain(|p| p.to_string_lossy().ends_with(".events.log"));
+        files.retain(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".events.log") || name.ends_with("/supervisor.log")
+        });
         files.sort();
         files
             .iter()
@@ -213,6 +216,75 @@ impl E2e {
         status["supervisor_pid"].as_u64().map(|p| p as u32)
     }
 
+    /// The agents of the run state: name, worktree, executor pane, in order.
+    pub fn agents(&self) -> Vec<(String, PathBuf, String)> {
+        let run: serde_json::Value =
+            serde_json::from_str(&self.sb.read(format!(".batty/run/{PHASE}/state.json"))).unwrap();
+        run["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_owned(),
+                    PathBuf::from(a["worktree"].as_str().unwrap()),
+                    a["executor_pane"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// What the agent's pane printed so far.
+    pub fn pty(&self, agent: &str) -> String {
+        std::fs::read_to_string(self.logs_dir().join(format!("{agent}.pty.log")))
+            .unwrap_or_default()
+    }
+
+    /// `kill -9` of the supervisor; returns once it is gone.
+    pub fn kill_supervisor(&self) {
+        // A snapshot may still name the supervisor before this one.
+        let pid = wait_until("a live supervisor's pid", DEADLINE, || {
+            self.supervisor_pid().filter(|p| process_alive(*p))
+        });
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        wait_until("the supervisor dead", DEADLINE, || {
+            (!process_alive(pid)).then_some(())
+        });
+    }
+
+    /// `batty work` again on the running session (it restarts a dead supervisor).
+    pub fn rework(&self, agents: usize, exit_when_done: bool) -> String {
+        let n = agents.to_string();
+        let mut args = vec!["work", PHASE, "--parallel", &n, "--agent", "demo"];
+        if exit_when_done {
+            args.push("--exit-when-done");
+        }
+        self.sb.batty(args).ok().stdout
+    }
+
+    /// Types `text` into `pane` and presses Enter, as a person at the keyboard would.
+    pub fn type_into(&self, pane: &str, text: &str) {
+        self.sb.tmux(["send-keys", "-t", pane, "-l", "--", text]);
+        self.sb.tmux(["send-keys", "-t", pane, "Enter"]);
+    }
+
+    /// The files each gate run saw changed against the target, by task, in run order: the
+    /// log a gate made with [`GATE_SAW`] appends to.
+    pub fn gate_saw(&self, log: &Path) -> Vec<(u64, Vec<String>)> {
+        read_lines(log)
+            .iter()
+            .map(|l| {
+                let mut words = l.split_whitespace();
+                let task = words.next().unwrap().parse().unwrap();
+                (task, words.map(str::to_owned).collect())
+            })
+            .collect()
+    }
+
     pub fn agents_idle(&self, n: usize) -> bool {
         let Ok(text) =
             std::fs::read_to_string(self.sb.path(format!(".batty/run/{PHASE}/status.json")))
@@ -269,6 +341,15 @@ impl Drop for E2e {
             );
         }
     }
+}
+
+/// The start of a gate command that appends `<task> <files the merged tree changes against
+/// the target>` to a file; [`gate_saw`] names the file.
+pub const GATE_SAW: &str = "echo \"$BATTY_MERGE_TASK $(git diff --name-only \"refs/heads/$BATTY_MERGE_TARGET\" HEAD | tr '\\n' ' ')\" >> ";
+
+/// A gate that logs what it saw (see [`E2e::gate_saw`]) to `log`, then runs `then`.
+pub fn gate_saw(log: &Path, then: &str) -> String {
+    format!("{GATE_SAW}{}; {then}", log.display())
 }
 
 /// Running, and not a zombie waiting to be reaped.

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -59,6 +59,11 @@ pub enum Turn {
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub at: Instant,
+    /// When it arrived, on the clock batty writes to boards and records with.
+    pub wall: SystemTime,
+    /// When its answer was sent in full (the last event of a stream); `None` while the
+    /// model "thinks" or writes it. `answered - wall` is the model's own time.
+    pub answered: Option<SystemTime>,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -256,8 +261,12 @@ fn handle(req: &HttpRequest, shared: &Shared, out: &mut TcpStream) -> std::io::R
         Api::Chat => chat_turn(&json),
         Api::Other => Turn::None,
     };
-    shared.requests.lock().unwrap().push(Recorded {
+    let mut requests = shared.requests.lock().unwrap();
+    let index = requests.len();
+    requests.push(Recorded {
         at: Instant::now(),
+        wall: SystemTime::now(),
+        answered: None,
         method: req.method.clone(),
         path: req.path.clone(),
         headers: req.headers.clone(),
@@ -265,6 +274,22 @@ fn handle(req: &HttpRequest, shared: &Shared, out: &mut TcpStream) -> std::io::R
         api,
         turn: turn.clone(),
     });
+    drop(requests);
+    let streamed = answer(req, path, &json, &turn, api, shared, out)?;
+    shared.requests.lock().unwrap()[index].answered = Some(SystemTime::now());
+    Ok(streamed)
+}
+
+/// Sends the answer to one request; true when it was a stream.
+fn answer(
+    req: &HttpRequest,
+    path: &str,
+    json: &Value,
+    turn: &Turn,
+    api: Api,
+    shared: &Shared,
+    out: &mut TcpStream,
+) -> std::io::Result<bool> {
     let options = shared.options.lock().unwrap().clone();
     let id = shared.ids.fetch_add(1, Ordering::SeqCst);
     if api != Api::Other && !options.delay.is_zero() {
@@ -273,25 +298,25 @@ fn handle(req: &HttpRequest, shared: &Shared, out: &mut TcpStream) -> std::io::R
     let stream = json["stream"].as_bool().unwrap_or(false);
     match api {
         Api::Messages => {
-            let reply = messages_reply(&json, &turn, &options);
+            let reply = messages_reply(json, turn, &options);
             if stream {
-                send_sse(out, &messages_events(&json, &reply, id))?;
+                send_sse(out, &messages_events(json, &reply, id))?;
             } else {
-                send_json(out, 200, &messages_body(&json, &reply, id))?;
+                send_json(out, 200, &messages_body(json, &reply, id))?;
             }
             Ok(stream)
         }
         Api::Responses => {
-            let reply = responses_reply(&json, &turn, &options);
-            send_sse(out, &responses_events(&json, &reply, id))?;
+            let reply = responses_reply(json, turn, &options);
+            send_sse(out, &responses_events(json, &reply, id))?;
             Ok(true)
         }
         Api::Chat => {
-            let text = chat_reply(&json, &turn);
+            let text = chat_reply(json, turn);
             if stream {
-                send_sse(out, &chat_events(&json, &text, id))?;
+                send_sse(out, &chat_events(json, &text, id))?;
             } else {
-                send_json(out, 200, &chat_body(&json, &text, id))?;
+                send_json(out, 200, &chat_body(json, &text, id))?;
             }
             Ok(stream)
         }
