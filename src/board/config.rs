@@ -35,7 +35,7 @@ pub struct ClassDef {
 }
 
 /// The parts of a board's `config.yml` batty uses (other keys, such as `tui`, are left alone).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BoardConfig {
     pub version: u32,
     pub name: String,
@@ -198,6 +198,16 @@ impl BoardConfig {
     /// The board folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether `other` says anything else than this config besides `next_id` (which every
+    /// `task add` bumps, and which nothing but creating a task reads).
+    pub fn same_rules(&self, other: &BoardConfig) -> bool {
+        *self
+            == BoardConfig {
+                next_id: self.next_id,
+                ..other.clone()
+            }
     }
 
     /// The folder of task files.

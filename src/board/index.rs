@@ -86,6 +86,13 @@ impl IdIndex {
     }
 }
 
+/// Tells the id index of the board in `board_dir` that task `id` is in the file `name` (for a
+/// watcher that read a task file new to it), so the next change of that task finds its file
+/// without listing the folder.
+pub fn remember_file(board_dir: &Path, id: u64, name: &str) {
+    IdIndex::new(board_dir).set(id, name);
+}
+
 fn header_record() -> [u8; RECORD] {
     let mut h = [0u8; RECORD];
     h[..MAGIC.len()].copy_from_slice(MAGIC);

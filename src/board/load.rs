@@ -32,6 +32,41 @@ pub struct Board {
     /// Problems and cycles, worked out when first asked for after a change.
     derived: OnceLock<Vec<Problem>>,
     cycles: OnceLock<Vec<Vec<u64>>>,
+    /// For each task that changed since it was first read, what its earlier versions said
+    /// (oldest first, at most [`VERSIONS`]): how a save made on an old copy is recognised.
+    history: HashMap<u64, Versions>,
+}
+
+/// A task's earlier versions, and whether its latest save was told to be stale.
+#[derive(Debug, Clone, Default)]
+struct Versions {
+    earlier: Vec<Stamp>,
+    told: bool,
+}
+
+/// Earlier versions remembered per task. A stale copy older than this many changes is taken
+/// at its word.
+const VERSIONS: usize = 4;
+
+/// What one version of a task said about who works on it, and when it was last changed by a
+/// tool that stamps `updated` (batty, kanban-md).
+#[derive(Debug, Clone, PartialEq)]
+struct Stamp {
+    updated: Option<super::time::Timestamp>,
+    status: String,
+    claimed_by: Option<String>,
+    claimed_at: Option<super::time::Timestamp>,
+}
+
+impl Stamp {
+    fn of(t: &Task) -> Stamp {
+        Stamp {
+            updated: t.updated,
+            status: t.status.clone(),
+            claimed_by: t.claimed_by.clone(),
+            claimed_at: t.claimed_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -40,8 +75,8 @@ enum Slot {
     Shown(u64),
     /// A task whose id an earlier file (by name) already has.
     Shadowed(Box<Task>),
-    /// A file that is not a readable task.
-    Broken(Problem),
+    /// A file that is not a readable task, and the task it held when it last was one.
+    Broken(Problem, Option<u64>),
 }
 
 /// What a re-read changed, by task id: a task is *changed* when anything in it or its file
@@ -126,6 +161,7 @@ impl Board {
             temps: Vec::new(),
             derived: OnceLock::new(),
             cycles: OnceLock::new(),
+            history: HashMap::new(),
         }
     }
 
@@ -256,8 +292,15 @@ impl Board {
             .map(|&id| (id, self.task(id).cloned()))
             .collect();
         for (name, read) in reads {
+            let was = match self.files.get(&name) {
+                Some(Slot::Broken(_, was)) => *was,
+                _ => self.slot_id(&name),
+            };
             self.remove(&name);
-            self.insert(name, read);
+            self.insert(name.clone(), read);
+            if let Some(Slot::Broken(_, held)) = self.files.get_mut(&name) {
+                *held = was;
+            }
         }
         fn deps(t: Option<&Task>) -> &[u64] {
             t.map_or(&[], |t| &t.depends_on)
@@ -268,7 +311,70 @@ impl Board {
         {
             self.cycles = OnceLock::new();
         }
+        self.remember(&before);
         self.diff(before)
+    }
+
+    /// Whether the latest save of task `id` was made on an older copy of its file than the
+    /// version it replaced, and left the status and the claim as that copy had them: a buffer
+    /// read before batty's last change (an editor's, or a script's read-modify-write racing
+    /// it) written back over that change, which it undid only by not knowing it. A save that
+    /// means to take a claim away is made on a copy that has the claim, or is stamped with a
+    /// newer `updated` (kanban-md, `batty task release`), and is not stale.
+    ///
+    /// `Some(true)` the first time a stale save is asked about, `Some(false)` after that until
+    /// the task changes again: whoever undoes it (writes the claim back) does so once, however
+    /// many board events come before its write is seen. `None`: not a stale save.
+    pub fn stale_save(&mut self, id: u64) -> Option<bool> {
+        let now = Stamp::of(self.task(id)?);
+        let versions = self.history.get_mut(&id)?;
+        let (replaced, earlier) = versions.earlier.split_last()?;
+        // `None` sorts first: a copy without the stamp is older than one with it.
+        let stale = now.updated < replaced.updated && earlier.iter().rev().any(|v| *v == now);
+        stale.then(|| !std::mem::replace(&mut versions.told, true))
+    }
+
+    /// Whether task `id` is off the board only because the file that held it cannot be read
+    /// now (saved half done, or with a mistake): not a task a person took away.
+    pub fn unreadable(&self, id: u64) -> bool {
+        self.task(id).is_none()
+            && self
+                .files
+                .values()
+                .any(|s| matches!(s, Slot::Broken(_, Some(was)) if *was == id))
+    }
+
+    /// Whether the file at `path` holds a task (shown, or a duplicate).
+    pub fn holds_task(&self, path: &Path) -> bool {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| self.slot_id(n))
+            .is_some()
+    }
+
+    /// Keeps what the versions in `before` said, for each task they changed.
+    fn remember(&mut self, before: &[(u64, Option<Task>)]) {
+        for (id, old) in before {
+            let (Some(old), Some(new)) = (old, self.task(*id)) else {
+                continue;
+            };
+            if old == new {
+                continue;
+            }
+            let old = Stamp::of(old);
+            if old == Stamp::of(new) && !self.history.contains_key(id) {
+                // Only what batty's writes set matters here; other edits need no history.
+                continue;
+            }
+            let versions = self.history.entry(*id).or_default();
+            versions.told = false;
+            if versions.earlier.last() != Some(&old) {
+                versions.earlier.push(old);
+            }
+            if versions.earlier.len() > VERSIONS {
+                versions.earlier.remove(0);
+            }
+        }
     }
 
     /// [`Board::reload_paths`] for one path.
@@ -288,7 +394,19 @@ impl Board {
         let ids: BTreeSet<u64> = self.by_id.keys().chain(new.by_id.keys()).copied().collect();
         let before: Vec<(u64, Option<Task>)> =
             ids.iter().map(|&id| (id, self.task(id).cloned())).collect();
+        let history = std::mem::take(&mut self.history);
+        let mut new = new;
+        for (name, slot) in &mut new.files {
+            if let Slot::Broken(_, was @ None) = slot {
+                *was = match self.files.get(name) {
+                    Some(Slot::Broken(_, old)) => *old,
+                    _ => self.slot_id(name),
+                };
+            }
+        }
         *self = new;
+        self.history = history;
+        self.remember(&before);
         Ok(self.diff(before))
     }
 
@@ -310,7 +428,7 @@ impl Board {
         match self.files.get(name)? {
             Slot::Shown(id) => Some(*id),
             Slot::Shadowed(t) => Some(t.id),
-            Slot::Broken(_) => None,
+            Slot::Broken(..) => None,
         }
     }
 
@@ -374,7 +492,7 @@ impl Board {
             FileRead::Missing => {}
             FileRead::Broken(problem) => {
                 self.invalidate();
-                self.files.insert(name, Slot::Broken(problem));
+                self.files.insert(name, Slot::Broken(problem, None));
             }
             FileRead::Task(task) => match self.by_id.get(&task.id).copied() {
                 Some(pos) if self.tasks[pos].file_name() < name.as_str() => {
@@ -429,7 +547,7 @@ impl Board {
         if self.files.len() > self.tasks.len() {
             for slot in self.files.values() {
                 match slot {
-                    Slot::Broken(p) => problems.push(p.clone()),
+                    Slot::Broken(p, _) => problems.push(p.clone()),
                     Slot::Shadowed(t) => {
                         let first = self.task(t.id).map_or("", |f| f.file_name());
                         problems.push(Problem::new(
@@ -861,6 +979,101 @@ mod tests {
         std::fs::remove_file(dir.path().join("tasks/001-a.md")).unwrap();
         let c = board.rescan().unwrap();
         assert_eq!((c.added, c.removed), (vec![2], vec![1]));
+    }
+
+    #[test]
+    fn a_save_made_on_a_copy_older_than_the_last_change_is_stale() {
+        let config = BoardConfig::parse(Path::new("/b"), &default_config_yml("m")).unwrap();
+        let mut board = Board::from_tasks(config, [Task::new(1, "First", "todo")]);
+        let at = |s: &str| crate::board::parse_timestamp(s);
+        let mut v0 = board.task(1).unwrap().clone();
+        v0.updated = at("2026-01-01T00:00:00Z");
+        let path = v0.path.clone();
+        let put = |board: &mut Board, t: &Task| {
+            board.apply_reads(vec![(path.clone(), FileRead::Task(t.clone()))]);
+        };
+        put(&mut board, &v0);
+        // A person's own edits, before anything of batty's, are nothing stale.
+        let mut edited = v0.clone();
+        edited.body = "more".into();
+        put(&mut board, &edited);
+        assert_eq!(board.stale_save(1), None);
+        // batty claims it, stamping `updated`.
+        let mut claimed = edited.clone();
+        claimed.status = "in-progress".into();
+        claimed.claimed_by = Some("otter".into());
+        claimed.claimed_at = at("2026-01-01T00:05:00Z");
+        claimed.updated = claimed.claimed_at;
+        put(&mut board, &claimed);
+        assert_eq!(board.stale_save(1), None);
+        // The buffer read before the claim is saved with a new line: stale.
+        let mut stale = edited.clone();
+        stale.body = "more\nand more".into();
+        put(&mut board, &stale);
+        assert_eq!(board.stale_save(1), Some(true));
+        assert_eq!(board.stale_save(1), Some(false), "told once");
+        // Read again unchanged: still told.
+        put(&mut board, &stale);
+        assert_eq!(board.stale_save(1), Some(false));
+        // The claim written back on top: not stale any more.
+        let mut restored = stale.clone();
+        restored.status = "in-progress".into();
+        restored.claimed_by = Some("otter".into());
+        restored.claimed_at = at("2026-01-01T00:06:00Z");
+        restored.updated = restored.claimed_at;
+        put(&mut board, &restored);
+        assert_eq!(board.stale_save(1), None);
+        // The same buffer saved once more: stale again.
+        put(&mut board, &stale);
+        assert_eq!(board.stale_save(1), Some(true));
+
+        put(&mut board, &restored);
+        // A copy read after the claim, with the claim taken out by hand: meant.
+        let mut by_hand = restored.clone();
+        by_hand.status = "todo".into();
+        by_hand.claimed_by = None;
+        by_hand.claimed_at = None;
+        put(&mut board, &by_hand);
+        assert_eq!(board.stale_save(1), None);
+        put(&mut board, &restored);
+        // Released by a tool, which stamps `updated`: meant.
+        let mut released = by_hand.clone();
+        released.updated = at("2026-01-01T00:07:00Z");
+        put(&mut board, &released);
+        assert_eq!(board.stale_save(1), None);
+        put(&mut board, &restored);
+        // An old copy whose status the person changed: they meant that status.
+        let mut moved = stale.clone();
+        moved.status = "backlog".into();
+        put(&mut board, &moved);
+        assert_eq!(board.stale_save(1), None);
+    }
+
+    #[test]
+    fn a_task_whose_file_breaks_is_unreadable_not_gone() {
+        let dir = write_board(&[("001-a.md", &task_text(1, ""))]);
+        let a = dir.path().join("tasks/001-a.md");
+        let mut board = Board::load(dir.path()).unwrap();
+        assert!(board.holds_task(&a) && !board.unreadable(1));
+        std::fs::write(&a, "").unwrap();
+        board.reload_path(&a).unwrap();
+        assert!(board.task(1).is_none() && board.unreadable(1));
+        assert!(!board.holds_task(&a));
+        // Still broken after another save, and after a full read.
+        std::fs::write(&a, "---\nid: [\n---\n").unwrap();
+        board.reload_path(&a).unwrap();
+        assert!(board.unreadable(1));
+        board.rescan().unwrap();
+        assert!(board.unreadable(1));
+        std::fs::write(&a, task_text(1, "")).unwrap();
+        board.reload_path(&a).unwrap();
+        assert!(board.task(1).is_some() && !board.unreadable(1));
+        std::fs::remove_file(&a).unwrap();
+        board.reload_path(&a).unwrap();
+        assert!(
+            !board.unreadable(1),
+            "a removed file is gone, not unreadable"
+        );
     }
 
     #[test]

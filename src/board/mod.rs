@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 pub use config::{ARCHIVED, BoardConfig, ClassDef, StatusDef, default_config_yml};
 pub use files::{CommitTiming, MAX_TASK_FILE, force_plain_rename, last_commit};
-pub use index::INDEX_FILE;
+pub use index::{INDEX_FILE, remember_file};
 pub use load::{Board, Changes, FileRead, read_one};
 pub use ops::{
     NewTask, claim, create, find_task, move_to, readiness, release, release_status,

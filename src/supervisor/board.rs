@@ -29,6 +29,11 @@ impl Core {
                 continue;
             };
             let Some(t) = self.board.task(job.task) else {
+                if self.board.unreadable(job.task) {
+                    // Saved with a mistake (its problem is shown): the agent keeps its task
+                    // until the file says otherwise.
+                    continue;
+                }
                 self.end_attempt(
                     now,
                     name,
@@ -66,6 +71,22 @@ impl Core {
                 );
                 if claimed.as_deref() == Some(name) {
                     self.write(BoardWrite::ClearClaim {
+                        task: job.task,
+                        agent: name.clone(),
+                    });
+                }
+            } else if let (None, Some(first)) = (&claimed, self.board.stale_save(job.task)) {
+                // Saved from a copy read before the claim (their other changes stay): not a
+                // person taking the task back.
+                if first {
+                    self.log(
+                        Some(name),
+                        format!(
+                            "task #{} was saved from a copy older than its claim; claim written back",
+                            job.task
+                        ),
+                    );
+                    self.write(BoardWrite::RestoreClaim {
                         task: job.task,
                         agent: name.clone(),
                     });

@@ -754,6 +754,59 @@ fn a_save_that_drops_the_claim_gets_it_written_back() {
 }
 
 #[test]
+fn a_save_from_a_copy_older_than_the_claim_gets_the_claim_back() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.working_on(1);
+    // The claim's file as the watcher reads it, stamped as batty's writes are.
+    let mut claimed = h.board_task(1);
+    claimed.updated = crate::board::parse_timestamp("2026-01-01T00:05:00Z");
+    assert!(writes(&h.file(secs(1), claimed)).is_empty());
+    // What the buffer held: the task as it was before the claim, with the person's edit.
+    let mut stale = task(1, "todo");
+    stale.title = "task 1, edited".into();
+    let fx = h.file(secs(2), stale.clone());
+    assert_eq!(
+        writes(&fx),
+        [&BoardWrite::RestoreClaim {
+            task: 1,
+            agent: AGENT.into()
+        }]
+    );
+    assert!(ended(&fx).is_empty(), "the agent keeps its task");
+    assert_eq!(h.core.agents()[0].task, Some(1));
+    // Board events before the write is seen ask for nothing more.
+    assert!(writes(&h.file(ms(2100), stale.clone())).is_empty());
+    // Moved back with a newer stamp (`batty task release`, kanban-md): the agent is freed.
+    let mut released = stale;
+    released.updated = Some(crate::board::now());
+    let fx = h.file(secs(3), released);
+    assert_eq!(ended(&fx), [Outcome::Released]);
+    assert_eq!(h.core.agents()[0].task, None);
+}
+
+#[test]
+fn a_task_file_saved_broken_keeps_its_agent_until_it_reads_again() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.working_on(1);
+    let path = h.board_task(1).path().to_owned();
+    let problem = crate::board::Problem::new(
+        crate::board::ProblemKind::Unreadable,
+        &path,
+        Some(2),
+        "bad YAML".to_owned(),
+    );
+    let fx = h.at(
+        secs(2),
+        Event::TaskFiles(vec![(path.clone(), FileRead::Broken(problem))]),
+    );
+    assert!(ended(&fx).is_empty() && writes(&fx).is_empty(), "{fx:?}");
+    assert_eq!(h.core.agents()[0].task, Some(1));
+    // Removed: the task left the board.
+    let fx = h.at(secs(3), Event::TaskFiles(vec![(path, FileRead::Missing)]));
+    assert_eq!(ended(&fx), [Outcome::Released]);
+}
+
+#[test]
 fn a_task_a_person_moves_back_to_the_queue_frees_the_agent_and_keeps_their_status() {
     let mut h = Harness::new(vec![task(1, "todo")]);
     h.working_on(1);

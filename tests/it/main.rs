@@ -6,6 +6,7 @@ mod common;
 mod agent_status;
 mod board_concurrency;
 mod board_hostile;
+mod board_race;
 mod board_roundtrip;
 mod completions;
 mod config_cli;

@@ -505,9 +505,14 @@ fn board_write(d: &mut Driver<'_>, write: BoardWrite) {
                 }
             }
             BoardWrite::RestoreClaim { agent, .. } => {
-                if is_working && t.claimed_by.is_none() {
+                // Still working, or put back in the queue by a copy older than the claim.
+                let queued = statuses.contains(&t.status);
+                if (is_working || queued) && t.claimed_by.is_none() {
                     t.claimed_by = Some(agent.clone());
                     t.claimed_at = Some(now);
+                    if !working.is_empty() {
+                        t.status = working;
+                    }
                 }
             }
             BoardWrite::Reopen { agent, .. } => {

@@ -33,9 +33,9 @@ use super::settings::Settings;
 
 pub use publish::{Row, Summary, View};
 
-/// Everything is looked at again this often even without an event: panes listed (tmux can
-/// miss a death), the board's folder checked, the merge queue's retries, the safety net for
-/// a watcher that lost events.
+/// Everything cheap is looked at again this often even without an event: panes listed (tmux
+/// can miss a death), agents' output and reports, the merge queue's retries. The board is not:
+/// its watcher says when it lost events (see `watch`).
 const SAFETY: Duration = Duration::from_secs(3);
 /// The same while nothing is in flight (every agent idle without a task, nothing waiting to
 /// merge): deaths still arrive at once from the pid watcher and files from the watcher, so
@@ -128,8 +128,8 @@ pub(super) struct Driver<'v> {
     /// Events that effects answered with, handled before anything else.
     pub queue: VecDeque<Event>,
     pub summary: Option<Summary>,
-    /// The task folder's newest modification time at the last full read.
-    pub board_seen: Option<std::time::SystemTime>,
+    /// The file watcher, and what it remembers of the board between turns.
+    pub board_watch: watch::BoardWatch,
     /// The adapters the core has (a run state naming a new kind brings new ones).
     pub adapter_kinds: Vec<String>,
     /// `(agent, head)` just read for the attempt record, for the effect after it.
@@ -148,6 +148,8 @@ pub fn supervise(
     let tmux = Tmux::from_config(&config.tmux);
     let _lock = take_lock(&project, &phase, &tmux)?;
     let board_dir = project.board_dir(&phase);
+    let (fs_tx, fs_rx) = crossbeam_channel::unbounded();
+    let board_watch = watch::BoardWatch::start(&project, &phase, &board_dir, fs_tx)?;
     let mut board = Board::load(&board_dir)?;
     for removed in board.remove_leftover_temps() {
         view.event(
@@ -215,11 +217,11 @@ pub fn supervise(
         publish: publish::Published::default(),
         queue: VecDeque::new(),
         summary: None,
-        board_seen: None,
+        board_watch,
         adapter_kinds,
         head_read: None,
     };
-    let result = driver.run(wake_rx);
+    let result = driver.run(wake_rx, fs_rx);
     driver.record.run_stopped();
     if let (Ok(Some(_)), Some(session)) = (&result, &driver.session) {
         // Our own pane goes with the session: everything is written by now.
@@ -288,9 +290,11 @@ impl Driver<'_> {
         self.started.elapsed()
     }
 
-    fn run(&mut self, wake_rx: Receiver<Wake>) -> Result<Option<Summary>, SuperviseError> {
-        let (fs_tx, fs_rx) = crossbeam_channel::unbounded();
-        let _watcher = watch::start(self, fs_tx)?;
+    fn run(
+        &mut self,
+        wake_rx: Receiver<Wake>,
+        fs_rx: Receiver<notify::Result<notify::Event>>,
+    ) -> Result<Option<Summary>, SuperviseError> {
         let mut merge_rx = self
             .merge
             .as_ref()
@@ -318,6 +322,9 @@ impl Driver<'_> {
                 .map(|t| self.started + t)
                 .unwrap_or(next_safety);
             let mut wake = core_wake.min(next_safety);
+            if let Some(t) = self.board_watch.next_wake() {
+                wake = wake.min(t);
+            }
             let batching = batch_until.filter(|&t| t > now);
             if let Some(t) = batching {
                 wake = wake.min(t);
