@@ -339,9 +339,16 @@ fn a_task_that_crashes_every_agent_goes_to_review_with_its_reasons() {
     }
     assert_eq!(
         reason
-            .matches("agent_died): the agent's process exited (exit status 3)")
+            .matches("agent_died): the agent's process exited")
             .count(),
         3,
+        "{reason}\n{dump}"
+    );
+    // The exit status is told when tmux knows it within the moment batty waits: tmux marks
+    // a pane dead only once its pty is closed too, which a child of the agent still holding
+    // it can delay past that.
+    assert!(
+        reason.contains("the agent's process exited (exit status 3)"),
         "{reason}\n{dump}"
     );
     assert_eq!(landed(&main, 2, &titles[&2]), 0, "{dump}");

@@ -11,8 +11,10 @@ use crate::watch::{LogTail, ReportReader};
 
 use super::super::event::{AgentSpec, PaneSeen};
 
-/// How long a death the pid watcher saw may wait for tmux to see it too.
-const DEATH_SEEN: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long a death the pid watcher saw may wait for tmux to see it too. tmux marks a pane
+/// dead only once its pty is closed as well, so while a child the agent left behind holds the
+/// pty the status is not known, and the death is told without it rather than stall the loop.
+const DEATH_SEEN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One agent's files and record.
 pub struct AgentIo {
@@ -165,10 +167,7 @@ impl Agents {
             let seen = tmux
                 .display(pane, "#{pane_dead} #{pane_dead_status}")
                 .ok()
-                .and_then(|out| {
-                    let (dead, status) = out.trim().split_once(' ')?;
-                    Some((dead == "1", status.parse::<i32>().ok()))
-                });
+                .map(|out| dead_and_status(&out));
             // tmux closes a pane's pty (dead) before it reaps the process (status).
             match seen {
                 Some((true, Some(status))) => break Some(status),
@@ -217,5 +216,26 @@ impl Agents {
                     .run();
             }
         }
+    }
+}
+
+/// `#{pane_dead} #{pane_dead_status}` read: whether the pane is dead, and its exit status once
+/// tmux has reaped the process. A pane not dead yet reads `0 ` (the status empty).
+fn dead_and_status(out: &str) -> (bool, Option<i32>) {
+    let mut words = out.split_whitespace();
+    let dead = words.next() == Some("1");
+    (dead, words.next().and_then(|s| s.parse().ok()))
+}
+
+#[cfg(test)]
+mod dead_status_tests {
+    use super::dead_and_status;
+
+    #[test]
+    fn a_pane_not_dead_yet_is_read_as_such_and_waited_for() {
+        assert_eq!(dead_and_status("0 \n"), (false, None));
+        assert_eq!(dead_and_status("1 \n"), (true, None));
+        assert_eq!(dead_and_status("1 3\n"), (true, Some(3)));
+        assert_eq!(dead_and_status(""), (false, None));
     }
 }
