@@ -81,6 +81,21 @@ fn dead_supervisor_and_executor_are_respawned() {
                 .then_some(())
         },
     );
+    // Typed once the agent's shell runs (not into whatever starts it).
+    crate::common::wait_until(
+        "the agent's shell",
+        std::time::Duration::from_secs(10),
+        || {
+            (sb.tmux([
+                "display-message",
+                "-p",
+                "-t",
+                &exec,
+                "#{pane_current_command}",
+            ]) == "sh")
+                .then_some(())
+        },
+    );
     sb.tmux(["send-keys", "-t", &exec, "exit 7", "Enter"]);
     crate::common::wait_until("executor dead", std::time::Duration::from_secs(10), || {
         (sb.tmux([
