@@ -208,7 +208,14 @@ mod tests {
             .env(k, v)
             .spawn()
             .unwrap();
-        assert_eq!(processes_with(&m), vec![child.id()]);
+        // Its environment shows in /proc once its exec is through, a moment after spawn.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut found = processes_with(&m);
+        while found.is_empty() && Instant::now() < deadline {
+            std::thread::yield_now();
+            found = processes_with(&m);
+        }
+        assert_eq!(found, vec![child.id()]);
         // Reaped by us once killed: `process_running` does not count a zombie.
         let waiter = std::thread::spawn(move || child.wait().unwrap());
         end_processes(&m, Duration::from_millis(100));
