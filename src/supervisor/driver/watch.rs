@@ -73,6 +73,9 @@ pub struct BoardWatch {
     config_file: PathBuf,
     /// Task files being written in place, with when they are read even if not closed.
     writing: BTreeMap<PathBuf, Instant>,
+    /// `.batty/config.yml` being written in place: read when its writer closes it, or at this
+    /// time (never half written: a truncated file is a valid config without its gate).
+    config_writing: Option<Instant>,
     last_rescan: Instant,
     rescan_wanted: bool,
 }
@@ -129,6 +132,7 @@ impl BoardWatch {
             tasks_dir,
             config_file: board_dir.join("config.yml"),
             writing: BTreeMap::new(),
+            config_writing: None,
             last_rescan: Instant::now(),
             rescan_wanted: false,
         })
@@ -137,7 +141,12 @@ impl BoardWatch {
     /// When the loop must look again without an event: a writer's grace ends, or a full read
     /// held back by [`RESCAN_WINDOW`] is due.
     pub fn next_wake(&self) -> Option<Instant> {
-        let writer = self.writing.values().min().copied();
+        let writer = self
+            .writing
+            .values()
+            .chain(&self.config_writing)
+            .min()
+            .copied();
         let rescan = self
             .rescan_wanted
             .then_some(self.last_rescan + RESCAN_WINDOW);
@@ -233,7 +242,16 @@ pub fn classify(d: &mut Driver<'_>, ev: notify::Result<notify::Event>, pending: 
         } else if path == &d.project.run_state(&d.phase) {
             pending.agents = true;
         } else if path == &d.project.config_file() {
-            pending.config = true;
+            match task_event(&ev.kind) {
+                TaskEvent::Writing => {
+                    let grace = Instant::now() + WRITER_GRACE;
+                    d.board_watch.config_writing.get_or_insert(grace);
+                }
+                _ => {
+                    d.board_watch.config_writing = None;
+                    pending.config = true;
+                }
+            }
         } else if d.merge.as_ref().is_some_and(|m| m.watches(path)) {
             pending.merge = true;
         } else if let Some(agent) = d.agents.by_pty(path) {
@@ -253,6 +271,14 @@ fn is_task_file(path: &Path) -> bool {
 
 /// Turns what piled up into core events.
 pub fn handle(d: &mut Driver<'_>, mut pending: Pending) {
+    if d.board_watch
+        .config_writing
+        .is_some_and(|at| at <= Instant::now())
+    {
+        // Its writer kept it open past the grace: read what is there.
+        d.board_watch.config_writing = None;
+        pending.config = true;
+    }
     if pending.config {
         super::reload_config(d);
     }
