@@ -336,6 +336,25 @@ impl Outcome {
 }
 
 /// Polls `cond` until it returns `Some` or `deadline` passes; panics with `what` on timeout.
+/// Like [`wait_until`], but gives `None` at the deadline so the caller can say what it saw.
+pub fn wait_until_or_timeout<T>(
+    deadline: Duration,
+    mut cond: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(v) = cond() {
+            return Some(v);
+        }
+        if start.elapsed() > deadline {
+            return None;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
 pub fn wait_until<T>(what: &str, deadline: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
