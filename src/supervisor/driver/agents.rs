@@ -11,9 +11,9 @@ use crate::watch::{LogTail, ReportReader};
 
 use super::super::event::{AgentSpec, PaneSeen};
 
-/// How long a death the pid watcher saw may wait for tmux to see it too. tmux marks a pane
-/// dead only once its pty is closed as well, so while a child the agent left behind holds the
-/// pty the status is not known, and the death is told without it rather than stall the loop.
+/// How long a death the pid watcher saw may wait for tmux to see it too. tmux can be later
+/// than that with a dead pane's status (3.3a was seen to leave it empty for good): the death
+/// is then told without it rather than stall the loop.
 const DEATH_SEEN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One agent's files and record.
