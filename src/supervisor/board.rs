@@ -155,6 +155,18 @@ impl Core {
         // status, or claimed by someone else. (Still `done` with the agent's claim: the
         // reopening write has not been seen yet.)
         for name in &names {
+            // A reopening seen on the board is done waiting for: from now on the task going
+            // back to done (the agent reporting it again, say) is a change like any other.
+            let board = &self.board;
+            if let Some(a) = self.agents.get_mut(name) {
+                for r in a.redo.iter_mut().filter(|r| r.reopening) {
+                    if board.task(r.task).is_some_and(|t| {
+                        t.status() == working && t.claimed_by() == Some(name.as_str())
+                    }) {
+                        r.reopening = false;
+                    }
+                }
+            }
             let tasks: Vec<(u64, bool)> = self.agents[name]
                 .redo
                 .iter()
@@ -176,6 +188,10 @@ impl Core {
                 }
             }
         }
+        self.unsettled_rejections(
+            now,
+            "it was marked done again after its merge was rejected, before it was redone",
+        );
         self.person_moves(now, &done);
         self.done_unheld(&done);
         self.release_orphans(&working);
@@ -379,8 +395,16 @@ impl Core {
         });
         let working =
             crate::board::working_status(self.board.config(), &self.settings.dispatch_statuses);
+        // A queued task still carrying our agent's claim: the write that clears it (a person
+        // moved it back) has not been seen yet, however long the file's event takes.
         let held = self.board.tasks().iter().any(|t| {
-            t.status() == working && t.claimed_by().is_some_and(|c| self.agents.contains_key(c))
+            (t.status() == working
+                || self
+                    .settings
+                    .dispatch_statuses
+                    .iter()
+                    .any(|s| s == t.status()))
+                && t.claimed_by().is_some_and(|c| self.agents.contains_key(c))
         });
         let merging = self
             .tasks

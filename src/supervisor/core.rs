@@ -384,7 +384,10 @@ impl Core {
         self.settle_open_attempts(now);
         if !self.started {
             self.started = true;
-            self.unsettled_rejections(now);
+            self.unsettled_rejections(
+                now,
+                "its merge was rejected before the supervisor restarted (see `batty merge --list`)",
+            );
             self.done_while_away();
         }
         self.board_changed(now);

@@ -332,9 +332,11 @@ impl Core {
         }
     }
 
-    /// Rejections the last supervisor filed in the queue but did not act on (it stopped in
-    /// between): the task is still `done` on the board, not given to a person. Acted on now.
-    pub(super) fn unsettled_rejections(&mut self, now: Time) {
+    /// Rejections not acted on while the task is `done` on the board, held by no agent and
+    /// waiting for no redo: the last supervisor filed them in the queue and stopped (`why`
+    /// says so), or the task was marked done again before its redo began. Acted on now, so
+    /// its dependants never wait on work that did not land.
+    pub(super) fn unsettled_rejections(&mut self, now: Time, why: &str) {
         let done = self.board.config().done_status().to_owned();
         let pending: Vec<u64> = self
             .tasks
@@ -342,11 +344,16 @@ impl Core {
             .filter(|(_, l)| !l.in_review && matches!(l.merge, Some(MergeState::Rejected { .. })))
             .map(|(id, _)| *id)
             .filter(|id| self.board.task(*id).is_some_and(|t| t.status() == done))
+            .filter(|id| {
+                !self.agents.values().any(|a| {
+                    a.bound_tasks().any(|b| b == *id) || a.redo.iter().any(|r| r.task == *id)
+                })
+            })
             .collect();
         for task in pending {
             let verdict = MergeVerdict::Rejected {
                 kind: Outcome::GateRed,
-                reason: "its merge was rejected before the supervisor restarted (see `batty merge --list`)".into(),
+                reason: why.to_owned(),
                 tail: String::new(),
             };
             self.on_merge(now, task, verdict);
