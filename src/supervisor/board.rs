@@ -426,13 +426,27 @@ impl Core {
             .values()
             .all(|a| matches!(a.life, Life::Parked { .. }));
         let quiet = known && idle && !held && !merging && !writes && self.open.is_empty();
-        if !quiet {
+        let ready = quiet && !all_parked && !self.candidates(now).is_empty();
+        if !quiet || ready {
+            self.final_read = None;
             return;
         }
-        let ready = !all_parked && !self.candidates(now).is_empty();
-        if !ready {
-            self.finished = true;
-            self.out.push(Effect::Finish);
+        match self.final_read {
+            // The whole board once more first: a file whose event is late would be missed.
+            // Asked again when no answer came (the board could not be read).
+            None => {
+                self.final_read = Some((false, now));
+                self.out.push(Effect::ReadBoard);
+            }
+            Some((false, asked)) if now >= asked + SETTLE => {
+                self.final_read = Some((false, now));
+                self.out.push(Effect::ReadBoard);
+            }
+            Some((false, _)) => {}
+            Some((true, _)) => {
+                self.finished = true;
+                self.out.push(Effect::Finish);
+            }
         }
     }
 }

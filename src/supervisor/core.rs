@@ -118,6 +118,9 @@ pub struct Core {
     /// Board problems already shown (each once).
     pub(super) problems_seen: BTreeSet<String>,
     pub(super) finished: bool,
+    /// The last look before finishing: `(false, asked at)` while the full read asked for is
+    /// on its way, `(true, _)` once it came; `None` when something is left to do.
+    pub(super) final_read: Option<(bool, Time)>,
     /// The first list of agents came.
     pub(super) started: bool,
     /// The time of the event being handled.
@@ -143,6 +146,7 @@ impl Core {
             write_failures: Vec::new(),
             problems_seen: BTreeSet::new(),
             finished: false,
+            final_read: None,
             started: false,
             now: Time::ZERO,
             last_write: None,
@@ -168,6 +172,9 @@ impl Core {
             Event::Screen { agent, seq, screen } => self.on_screen(now, &agent, seq, screen),
             Event::Report { agent, state, note } => self.on_report(now, &agent, state, note),
             Event::Board(board) => {
+                if let Some((seen, _)) = &mut self.final_read {
+                    *seen = true;
+                }
                 self.board = board;
                 self.board_changed(now);
             }

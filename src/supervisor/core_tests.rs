@@ -908,6 +908,43 @@ fn exit_when_done_finishes_once_nothing_is_left() {
     let fx = h.screen(ms(310), &fx, ready());
     // A task done with no history is queued first (done while no supervisor ran).
     assert!(!fx.contains(&Effect::Finish));
+    let fx = h.at(
+        secs(1),
+        Event::Queued {
+            task: 1,
+            result: Ok(QueuedWork {
+                head: "h".into(),
+                unlanded: false,
+            }),
+        },
+    );
+    // Nothing is left: the whole board is read once more before the run ends, so a task
+    // whose file event is late is not missed.
+    assert!(fx.contains(&Effect::ReadBoard), "{fx:?}");
+    assert!(!h.core.is_finished());
+    let config = h.core.board().config().clone();
+    let mut tasks = h.core.board().tasks().to_vec();
+    tasks.push(task(2, "todo"));
+    let fx = h.at(
+        secs(1) + ms(5),
+        Event::Board(Board::from_tasks(config, tasks)),
+    );
+    assert!(!h.core.is_finished(), "a late task keeps it going: {fx:?}");
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Claim { task: 2, .. })),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn exit_when_done_finishes_after_the_last_full_read_finds_nothing_new() {
+    let mut done = task(1, "done");
+    done.claimed_by = Some(AGENT.into());
+    let mut h = Harness::with(vec![done], History::default(), true);
+    h.start_agent(ms(0));
+    let fx = h.tick(ms(300));
+    h.screen(ms(310), &fx, ready());
     h.at(
         secs(1),
         Event::Queued {
@@ -918,6 +955,9 @@ fn exit_when_done_finishes_once_nothing_is_left() {
             }),
         },
     );
+    let board = h.core.board().clone();
+    let fx = h.at(secs(1) + ms(5), Event::Board(board));
+    assert!(fx.contains(&Effect::Finish), "{fx:?}");
     assert!(h.core.is_finished());
 }
 

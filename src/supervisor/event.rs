@@ -290,6 +290,9 @@ pub enum Effect {
         text: String,
         bell: bool,
     },
+    /// `--exit-when-done` found nothing left: read the whole board once more (answered with
+    /// [`Event::Board`]) before finishing, so a file whose event is still on its way counts.
+    ReadBoard,
     /// `--exit-when-done`: everything is finished; write the summary and end the session.
     Finish,
 }

@@ -498,6 +498,11 @@ impl World {
             }
             Effect::Record(r) => self.record.push(r),
             Effect::Finish => self.finished = true,
+            Effect::ReadBoard => {
+                let d = self.rng.below(20);
+                let board = self.board();
+                self.send(d, Event::Board(board));
+            }
             Effect::Flag { .. } | Effect::Unflag { .. } | Effect::KeepRef { .. } => {}
             Effect::Log { .. } => {}
         }
@@ -981,6 +986,8 @@ fn run(seed: u64, trace: bool) {
                         })
                         .collect(),
                 )),
+                // So does a full read: the driver reads the files when it rescans.
+                Event::Board(_) => Some(Event::Board(world.board())),
                 e => Some(e),
             }
         } else if roll < 70 {

@@ -116,6 +116,17 @@ pub fn run(d: &mut Driver<'_>, effect: Effect) {
             d.record.write(&line, facts);
         }
         Effect::Log { agent, text, bell } => d.log(agent.as_deref(), &text, bell),
+        Effect::ReadBoard => {
+            let mut board = d.core.board().clone();
+            match board.rescan() {
+                Ok(_) => d.queue.push_back(Event::Board(board)),
+                Err(err) => {
+                    // Not finished on a board that cannot be read; the core asks again.
+                    let text = format!("board not readable: {err}");
+                    d.log(None, &text, false);
+                }
+            }
+        }
         Effect::Finish => finish(d),
     }
 }
