@@ -183,6 +183,11 @@ impl Core {
         a.set_state(now, AgentState::Dead);
         a.question = None;
         a.step = None;
+        a.capture_asked = None;
+        // A read of its screen asked for earlier in this turn would read the pane being
+        // replaced: dropped.
+        self.out
+            .retain(|e| !matches!(e, Effect::Capture { agent: who, .. } if who == agent));
         self.out.push(Effect::Respawn {
             agent: agent.to_owned(),
         });
@@ -408,7 +413,8 @@ impl Core {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
-        let Some(pane) = a.pane().map(str::to_owned) else {
+        // Only a live pane is read (one being respawned, say by the effect just before, is not).
+        let Some(pane) = a.pane().filter(|_| a.alive()).map(str::to_owned) else {
             return;
         };
         if a.capture_asked.is_some() {
