@@ -55,7 +55,7 @@ impl Core {
             .question_ended
             .is_some_and(|t| now.saturating_sub(t) < SAME_QUESTION);
         let reply = a.adapter.answer_for(&text).cloned();
-        let first = crate::text::one_line(text.lines().last().unwrap_or("")).into_owned();
+        let first = headline(&text);
         match reply {
             Some(reply) => {
                 a.question = Some(Question {
@@ -194,10 +194,38 @@ impl Core {
     }
 }
 
+/// A question as one line of the event log: its first line, which names the dialog, and its
+/// last, which usually says how it is answered ("Enter to continue").
+fn headline(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    let line = match lines.next_back() {
+        Some(last) => format!("{first} … {last}"),
+        None => first.to_owned(),
+    };
+    crate::text::one_line(&line).into_owned()
+}
+
 /// A reply as the event log shows it.
 fn describe(reply: &Reply) -> String {
     match reply {
         Reply::Text(t) => format!("{:?}", crate::text::one_line(t)),
         Reply::Keys(keys) => format!("keys {}", keys.join(" ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::headline;
+
+    #[test]
+    fn a_question_is_logged_by_its_first_and_last_lines() {
+        let dialog = "\n  We're changing auto mode to no longer charge.\n\n  Auto mode works for now.\n\n  Enter to continue · Esc to cancel\n";
+        assert_eq!(
+            headline(dialog),
+            "We're changing auto mode to no longer charge. … Enter to continue · Esc to cancel"
+        );
+        assert_eq!(headline("Continue? [y/n]"), "Continue? [y/n]");
+        assert_eq!(headline("Run it?\x1b[0m\n"), "Run it?\\e[0m");
     }
 }

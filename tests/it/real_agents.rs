@@ -400,10 +400,12 @@ mod claude {
         run.wait_done(&[1]);
         run.p.wait_session_ends();
         let events = run.events();
-        let agent = &run.p.agents()[0];
+        // The raw pty log is no proof: Claude's renderer moves the cursor over cells that
+        // did not change (spaces included), so a line is not always written in one piece.
+        // The event log names the dialog by its first line.
         assert!(
-            run.p.pty_log(agent).contains("We're changing auto mode"),
-            "the notice came up"
+            events.contains("question: We're changing auto mode"),
+            "the notice came up:\n{events}"
         );
         assert!(events.contains("answered keys Enter"), "{events}");
         assert!(!events.contains("needs a person"), "{events}");
