@@ -522,6 +522,56 @@ fn a_rejected_merge_goes_back_to_its_agent_then_past_the_budget_to_a_person() {
     assert!(h.core.task_log(1).is_some_and(|l| l.in_review));
 }
 
+/// Found by the simulation (seed 4893): the rejected task is reopened for its agent, then
+/// marked done again (a stray `batty task done`) before the redo began. It must not wait for
+/// good: the rejection is settled again and the redo follows.
+#[test]
+fn a_task_marked_done_again_before_its_redo_began_is_reopened_not_waited_on() {
+    let mut h = Harness::new(vec![task(1, "todo")]);
+    h.working_on(1);
+    let mut done = h.board_task(1);
+    done.status = "done".into();
+    h.file(secs(2), done.clone());
+    let rejected = Event::Merge {
+        task: 1,
+        verdict: MergeVerdict::Rejected {
+            kind: Outcome::GateRed,
+            reason: "gate failed".into(),
+            tail: String::new(),
+        },
+    };
+    let reopen = BoardWrite::Reopen {
+        task: 1,
+        agent: AGENT.into(),
+    };
+    assert_eq!(writes(&h.at(secs(3), rejected)), [&reopen]);
+    // The write's result: reopened for the agent, which is still busy.
+    let mut reopened = done.clone();
+    reopened.status = "in-progress".into();
+    h.file(secs(3) + ms(5), reopened.clone());
+    // Done again before the agent came back to its prompt.
+    let fx = h.file(secs(4), done);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::Record(Record::Merged { verdict: MergeVerdict::Rejected { reason, .. }, .. })
+                if reason.contains("marked done again")
+        )),
+        "{fx:?}"
+    );
+    assert_eq!(writes(&fx), [&reopen], "{fx:?}");
+    // Reopened once more; at its prompt the agent is given the redo.
+    h.file(secs(4) + ms(5), reopened);
+    h.output(secs(5));
+    let fx = h.tick(secs(5) + ms(300));
+    let fx = h.screen(secs(5) + ms(310), &fx, ready());
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Prepare { task: 1, .. })),
+        "{fx:?}"
+    );
+}
+
 #[test]
 fn a_dead_agent_is_restarted_after_its_backoff_and_continues_its_task() {
     let mut h = Harness::new(vec![task(1, "todo")]);
@@ -959,6 +1009,34 @@ fn exit_when_done_finishes_after_the_last_full_read_finds_nothing_new() {
     let fx = h.at(secs(1) + ms(5), Event::Board(board));
     assert!(fx.contains(&Effect::Finish), "{fx:?}");
     assert!(h.core.is_finished());
+}
+
+/// Found by the simulation (seed 8032): a queued task still carries an idle agent's claim
+/// (the write that clears it is not seen yet). The run does not end on it.
+#[test]
+fn exit_when_done_waits_for_a_queued_task_that_carries_our_claim() {
+    let mut held = task(1, "todo");
+    held.claimed_by = Some(AGENT.into());
+    let mut h = Harness::with(vec![held.clone()], History::default(), true);
+    h.start_agent(ms(0));
+    let fx = h.tick(ms(300));
+    h.screen(ms(310), &fx, ready());
+    for t in 1..=5 {
+        let fx = h.tick(secs(t));
+        assert!(
+            !fx.contains(&Effect::ReadBoard) && !fx.contains(&Effect::Finish),
+            "{fx:?}"
+        );
+    }
+    assert!(!h.core.is_finished());
+    // The claim is cleared: the task is taken like any other.
+    held.claimed_by = None;
+    let fx = h.file(secs(6), held);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Claim { task: 1, .. })),
+        "{fx:?}"
+    );
 }
 
 #[test]

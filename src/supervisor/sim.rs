@@ -102,6 +102,9 @@ struct World {
     next_pid: u32,
     next_id: u64,
     inflight: Vec<InFlight>,
+    /// What the driver hands back within the same turn, before it looks at anything new: the
+    /// task as a board write left it.
+    echoes: VecDeque<Event>,
     /// Every record line the core asked for, in order (survives supervisor restarts).
     record: Vec<Record>,
     /// The merge queue: task -> (attempt, agent, base, head), and what became of each.
@@ -205,6 +208,7 @@ impl World {
             inflight: Vec::new(),
             record: Vec::new(),
             queue: VecDeque::new(),
+            echoes: VecDeque::new(),
             merges: BTreeMap::new(),
             poison,
             calm: false,
@@ -596,8 +600,18 @@ impl World {
             BoardWrite::ClearClaim { agent, .. } if t.claimed_by.as_ref() == Some(agent) => {
                 t.claimed_by = None;
             }
-            _ => return,
+            _ => {
+                // Nothing to change: the driver still hands back the task as it read it.
+                let t = t.clone();
+                self.echoes
+                    .push_back(Event::TaskFiles(vec![(t.path.clone(), FileRead::Task(t))]));
+                return;
+            }
         }
+        let t = t.clone();
+        self.echoes
+            .push_back(Event::TaskFiles(vec![(t.path.clone(), FileRead::Task(t))]));
+        // The write is also a change to the file, which the watcher reports later.
         let d = self.rng.below(40);
         self.task_changed(id, d);
     }
@@ -963,7 +977,9 @@ fn run(seed: u64, trace: bool) {
             }
         }
         let roll = world.rng.below(100);
-        let event = if roll < 45 && !world.inflight.is_empty() {
+        let event = if let Some(echo) = world.echoes.pop_front() {
+            Some(echo)
+        } else if roll < 45 && !world.inflight.is_empty() {
             // A result or report arrives (not always the oldest first).
             let i = if world.rng.chance(70) {
                 0
@@ -1013,6 +1029,7 @@ fn run(seed: u64, trace: bool) {
             world
                 .inflight
                 .retain(|f| matches!(f.event, Event::TaskFiles(_)));
+            world.echoes.clear();
             core = world.start_core(&mut core_rng);
             None
         } else if roll < 85 && !world.calm {
@@ -1084,12 +1101,8 @@ fn seeded_simulation_keeps_every_invariant() {
         run(seed, true);
         return;
     }
-    // Seeds past the usual range that once broke an invariant, replayed in every run:
-    // 4893 (a task marked done again between its merge's rejection and its redo waited for
-    // good) and 8032 (the run ended while a queued task still carried an idle agent's claim).
-    for seed in [4893, 8032] {
-        run(seed, false);
-    }
+    // What a seed past the usual range once found is kept as a unit test of the core
+    // (src/supervisor/core_tests.rs), since any change to this world reshuffles the seeds.
     let seeds: u64 = std::env::var("BATTY_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
