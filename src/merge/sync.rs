@@ -19,6 +19,10 @@ pub struct Prepare<'a> {
     pub branch: &'a str,
     /// The commit the next task starts from (the target's tip).
     pub target_tip: &'a str,
+    /// The branch's commit, when the caller has just read it in the same git call that found
+    /// `branch` checked out and `target_tip` a commit (`Git::heads`): those reads are not
+    /// made again. `None`: read here.
+    pub head: Option<&'a str>,
     pub phase: &'a str,
     /// Where unlanded work that no ref of batty's holds yet goes, e.g.
     /// [`refs::rejected_ref`]`(phase, task, attempt)` for the task the agent held last.
@@ -108,24 +112,29 @@ fn decide(on_tip: bool, dirty: bool, unlanded: usize, merges: usize, held: bool)
 /// Puts the agent's branch on the target tip before its next task, parking what did not land.
 pub fn prepare_branch(p: &Prepare<'_>) -> Result<Prepared, MergeError> {
     let wt = Git::new(p.worktree);
-    let current = wt.current_branch()?;
-    if current.as_deref() != Some(p.branch) {
-        return Err(MergeError::WrongBranch {
-            path: p.worktree.to_owned(),
-            branch: p.branch.to_owned(),
-            actual: match current {
-                Some(b) => format!("branch `{b}`"),
-                None => "a detached HEAD".into(),
-            },
-        });
-    }
-    let tip = wt
-        .commit(p.target_tip)?
-        .ok_or_else(|| MergeError::NoCommit {
-            sha: p.target_tip.to_owned(),
-            branch: p.branch.to_owned(),
-        })?;
-    let head = wt.head()?;
+    let (head, tip) = match p.head {
+        Some(head) => (head.to_owned(), p.target_tip.to_owned()),
+        None => {
+            let current = wt.current_branch()?;
+            if current.as_deref() != Some(p.branch) {
+                return Err(MergeError::WrongBranch {
+                    path: p.worktree.to_owned(),
+                    branch: p.branch.to_owned(),
+                    actual: match current {
+                        Some(b) => format!("branch `{b}`"),
+                        None => "a detached HEAD".into(),
+                    },
+                });
+            }
+            let tip = wt
+                .commit(p.target_tip)?
+                .ok_or_else(|| MergeError::NoCommit {
+                    sha: p.target_tip.to_owned(),
+                    branch: p.branch.to_owned(),
+                })?;
+            (wt.head()?, tip)
+        }
+    };
     // `reset --hard` overwrites untracked files in its way, so those count as work too; the
     // rest it leaves alone.
     let (changed, in_the_way) = if head == tip {
@@ -219,6 +228,7 @@ pub fn sync_agent_worktree(
         worktree,
         branch,
         target_tip: new_target_tip,
+        head: None,
         phase,
         park_as: &park_as,
     })?;

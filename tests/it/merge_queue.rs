@@ -708,17 +708,20 @@ fn untracked_files_stop_the_move_only_where_the_target_has_a_path() {
         std::fs::write(p, text).unwrap();
     }
     let tip = f.target_tip();
-    let prepare = |tip: &str| {
+    // `head`: the branch's commit as the supervisor reads it with the tip, or None (read here).
+    let prepare_from = |tip: &str, head: Option<&str>| {
         merge::prepare_branch(&merge::Prepare {
             worktree: &ann,
             branch: "batty/v1/ann",
             target_tip: tip,
+            head,
             phase: "v1",
             park_as: &merge::rejected_ref("v1", 1, 1),
         })
     };
+    let prepare = |tip: &str| prepare_from(tip, None);
     assert_eq!(
-        prepare(&tip).unwrap(),
+        prepare_from(&tip, Some(&rejected)).unwrap(),
         merge::Prepared::Moved {
             to: tip.clone(),
             parked: Some(merge::Parked {
@@ -796,6 +799,7 @@ fn work_the_queue_holds_is_not_parked_again_and_a_taken_name_is_never_overwritte
             worktree: &wt,
             branch: "batty/v1/ann",
             target_tip: &tip,
+            head: None,
             phase: "v1",
             park_as,
         })
@@ -826,6 +830,7 @@ fn work_the_queue_holds_is_not_parked_again_and_a_taken_name_is_never_overwritte
             worktree: &wt,
             branch: "batty/v1/ann",
             target_tip: &tip,
+            head: None,
             phase: "v1",
             park_as,
         })

@@ -26,17 +26,24 @@ pub(super) fn prepare(
     let worktree = io.record.worktree.clone();
     let branch = io.record.branch.clone();
     let wt = Git::new(&worktree);
-    // The usual case, in one git call: the agent's branch checked out, already on the
-    // target's tip (what `prepare_branch` would find up to date).
-    if resume_from.is_none()
-        && let Some(m) = &d.merge
-        && let Some(h) = wt.heads(&format!("refs/heads/{}", m.target()))
-        && h.branch == format!("refs/heads/{branch}")
+    // One git call reads the branch checked out, its commit and the target's tip. The usual
+    // case ends here: the branch is already on the tip (what `prepare_branch` would find up
+    // to date). Otherwise what it read is not read again.
+    let heads = match (&resume_from, &d.merge) {
+        (None, Some(m)) => wt
+            .heads(&format!("refs/heads/{}", m.target()))
+            .filter(|h| h.branch == format!("refs/heads/{branch}")),
+        _ => None,
+    };
+    if let Some(h) = &heads
         && h.head == h.target
     {
-        return Ok(Ready::at(h.target));
+        return Ok(Ready::at(h.target.clone()));
     }
-    let head = wt.head().map_err(|e| e.to_string())?;
+    let head = match &heads {
+        Some(h) => h.head.clone(),
+        None => wt.head().map_err(|e| e.to_string())?,
+    };
     if let Some(base) = resume_from {
         // The attempt continues the earlier one's commits on this branch: its note lists them.
         let range = format!("{base}..{head}");
@@ -51,20 +58,25 @@ pub(super) fn prepare(
     };
     let repo = Git::new(m.repo());
     let target = m.target().to_owned();
-    let tip = repo.branch_tip(&target).map_err(|e| e.to_string())?;
+    let tip = match &heads {
+        Some(h) => h.target.clone(),
+        None => repo.branch_tip(&target).map_err(|e| e.to_string())?,
+    };
     let park_as = park_ref
         .unwrap_or_else(|| format!("refs/batty/{}/rejected/{agent}-before-{task}", d.phase));
     let phase = d.phase.clone();
-    let move_to = |tip: &str| {
+    let move_to = |tip: &str, head: Option<&str>| {
         crate::merge::prepare_branch(&Prepare {
             worktree: &worktree,
             branch: &branch,
             target_tip: tip,
+            head,
             phase: &phase,
             park_as: &park_as,
         })
     };
-    let mut prepared = move_to(&tip);
+    let known = heads.as_ref().map(|h| h.head.as_str());
+    let mut prepared = move_to(&tip, known);
     if let Ok(Prepared::Moved {
         parked: Some(p), ..
     }) = &prepared
@@ -74,7 +86,7 @@ pub(super) fn prepare(
         // the park (it lets go of the task's queue ref right after landing): nothing was
         // lost, so nothing stays parked, and the attempt starts on the tip with that work.
         let _ = repo.delete_ref(&p.name);
-        prepared = move_to(&now);
+        prepared = move_to(&now, None);
     }
     match prepared {
         Ok(Prepared::UpToDate) => Ok(Ready::at(tip)),
