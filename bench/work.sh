@@ -37,7 +37,9 @@ done
 git add -A && git commit -q -m "generated $FILES files"
 mkdir -p .batty/kanban/v1/tasks
 echo "version: 1" >.batty/kanban/v1/config.yml
-printf 'agents:\n  bench: { command: "exec sleep 600" }\n' >.batty/config.yml
+# The agent draws its prompt, then idles: `batty work` returns once one agent shows it (it
+# watches for agents that die at once), as with a real agent that comes up.
+printf 'agents:\n  bench: { command: "printf '"'"'bench> '"'"'; exec sleep 600", ready_pattern: "^bench>\\\\s*$" }\n' >.batty/config.yml
 echo ".batty/" >>.git/info/exclude
 tmux -S "$sock" -f /dev/null new-session -d -s keepalive
 
@@ -72,7 +74,7 @@ run_bare() {
         wt=$repo/.batty/bare/a$i
         git -C "$repo" worktree add -q -b "bare/a$i" "$wt" main
         tmux -S "$sock" new-window -d -t "bare:$i" -n "a$i" -c "$wt" \
-            env -u TMUX -u TMUX_PANE -u CLAUDECODE BATTY_PHASE=bare BATTY_AGENT="a$i" sh -c 'exec sleep 600' \; \
+            env -u TMUX -u TMUX_PANE -u CLAUDECODE BATTY_PHASE=bare BATTY_AGENT="a$i" sh -c "printf 'bench> '; exec sleep 600" \; \
             set-option -w -t "bare:$i" remain-on-exit on \; \
             pipe-pane -o -t "bare:$i" "cat >> $repo/.batty/logs/bare/a$i.pty.log"
         tmux -S "$sock" split-window -v -d -l 10 -t "bare:$i" -c "$repo" tail -F "$repo/.batty/logs/bare/a$i.events.log"
