@@ -566,7 +566,7 @@ impl World {
             return;
         };
         let working = t.status == "in-progress";
-        match &w {
+        let changed = match &w {
             BoardWrite::Release { agent, .. }
                 if t.claimed_by.as_ref() == Some(agent) || (working && t.claimed_by.is_none()) =>
             {
@@ -574,19 +574,23 @@ impl World {
                 if t.status != "done" && t.status != "archived" {
                     t.status = "todo".into();
                 }
+                true
             }
             BoardWrite::Requeue { .. } if t.status == "done" || working => {
                 t.claimed_by = None;
                 t.status = "todo".into();
+                true
             }
             BoardWrite::Review { reason, .. } if working || t.status == "done" => {
                 t.status = "review".into();
                 t.blocked = true;
                 t.block_reason = Some(reason.clone());
                 t.claimed_by = None;
+                true
             }
             BoardWrite::RestoreClaim { agent, .. } if working && t.claimed_by.is_none() => {
                 t.claimed_by = Some(agent.clone());
+                true
             }
             BoardWrite::Reopen { agent, .. }
                 if (t.status == "done" || working)
@@ -594,29 +598,30 @@ impl World {
             {
                 t.status = "in-progress".into();
                 t.claimed_by = Some(agent.clone());
+                true
             }
             BoardWrite::Landed { .. } => {
                 t.status = "done".into();
                 t.blocked = false;
                 t.block_reason = None;
+                true
             }
             BoardWrite::ClearClaim { agent, .. } if t.claimed_by.as_ref() == Some(agent) => {
                 t.claimed_by = None;
+                true
             }
-            _ => {
-                // Nothing to change: the driver still hands back the task as it read it.
-                let t = t.clone();
-                self.echoes
-                    .push_back(Event::TaskFiles(vec![(t.path.clone(), FileRead::Task(t))]));
-                return;
-            }
-        }
+            _ => false,
+        };
+        // The driver hands back the task as the write left it (unchanged when its condition
+        // did not hold), before it looks at anything new.
         let t = t.clone();
         self.echoes
             .push_back(Event::TaskFiles(vec![(t.path.clone(), FileRead::Task(t))]));
-        // The write is also a change to the file, which the watcher reports later.
-        let d = self.rng.below(40);
-        self.task_changed(id, d);
+        if changed {
+            // The write is also a change to the file, which the watcher reports later.
+            let d = self.rng.below(40);
+            self.task_changed(id, d);
+        }
     }
 
     /// The screen a capture of this agent shows now.
