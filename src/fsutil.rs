@@ -34,6 +34,13 @@ pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The folder of `path` (`.` for a bare name) and the temp file `.<name>.<pid>.tmp` in it.
 fn temp_beside(path: &Path) -> (&Path, PathBuf) {
+    let (dir, name) = folder_and_name(path);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    (dir, tmp)
+}
+
+/// The folder of `path` (`.` for a bare name) and its file name, for a temp file beside it.
+pub(crate) fn folder_and_name(path: &Path) -> (&Path, String) {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -42,8 +49,7 @@ fn temp_beside(path: &Path) -> (&Path, PathBuf) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    (dir, tmp)
+    (dir, name)
 }
 
 #[cfg(test)]

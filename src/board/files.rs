@@ -474,14 +474,7 @@ fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> std::io::Result<()>
 /// `.<name>.<pid>.<n>.tmp` next to `path`, written, synced and given `mode`.
 fn write_temp(path: &Path, text: &[u8], mode: u32) -> std::io::Result<(PathBuf, Metadata)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (dir, name) = crate::fsutil::folder_and_name(path);
     let tmp = dir.join(format!(
         ".{name}.{}.{}.tmp",
         std::process::id(),
