@@ -64,7 +64,7 @@ fn race(edit: Edit) {
     let tasks = e.sb.path(format!(".batty/kanban/{PHASE}/tasks"));
     let rounds = rounds();
     let t0 = std::time::Instant::now();
-    let mut people: Vec<std::thread::JoinHandle<Vec<String>>> = Vec::new();
+    let mut people: Vec<std::thread::JoinHandle<Round>> = Vec::new();
     let mut open: Vec<PathBuf> = Vec::new();
     for id in 1..=rounds {
         // Fewer rounds at a time than agents: an idle agent claims each new task at once.
@@ -76,7 +76,7 @@ fn race(edit: Edit) {
         open.push(path.clone());
         people.push(std::thread::spawn(move || person(edit, &path, id)));
     }
-    let edits: Vec<Vec<String>> = people
+    let rounds_made: Vec<Round> = people
         .into_iter()
         .map(|p| p.join().expect("the person's thread"))
         .collect();
@@ -97,10 +97,10 @@ fn race(edit: Edit) {
     eprintln!("merged at {:?}", t0.elapsed());
     let events = e.events();
     let subjects = e.subjects("main");
-    for (&id, made) in ids.iter().zip(&edits) {
+    for (&id, round) in ids.iter().zip(&rounds_made) {
         let text =
             std::fs::read_to_string(tasks.join(batty::board::file_name(id, &title(id)))).unwrap();
-        for line in made {
+        for line in &round.made {
             assert!(text.contains(line), "task #{id} lost `{line}`:\n{text}");
         }
         assert!(text.contains("\nstatus: done\n"), "task #{id}:\n{text}");
@@ -114,7 +114,7 @@ fn race(edit: Edit) {
         assert!(e.sb.path(format!("demo/task-{id}.txt")).is_file());
     }
     const WRITTEN_BACK: &str = "was saved from a copy older than its claim; claim written back";
-    for &id in &ids {
+    for (&id, round) in ids.iter().zip(&rounds_made) {
         let about: Vec<&str> = events
             .lines()
             .filter(|l| l.contains(&format!("#{id} ")) || l.contains(&format!("#{id}:")))
@@ -128,10 +128,13 @@ fn race(edit: Edit) {
             "task #{id} was let go:\n{}",
             shown()
         );
+        // Each save made on a copy without the claim may have replaced it, and is told (and
+        // undone) once; a save on a copy that had the claim kept it.
         let told = about.iter().filter(|l| l.contains(WRITTEN_BACK)).count();
         assert!(
-            told <= 1,
-            "task #{id}'s claim written back {told} times:\n{}",
+            told <= round.unclaimed_saves,
+            "task #{id}'s claim written back {told} times, by {} saves made on copies without it:\n{}",
+            round.unclaimed_saves,
             shown()
         );
     }
@@ -149,7 +152,7 @@ fn race(edit: Edit) {
     }
     eprintln!(
         "{edit:?}: {rounds} rounds, {} edits kept, {written_back} saves over a claim had it written back",
-        edits.iter().map(Vec::len).sum::<usize>()
+        rounds_made.iter().map(|r| r.made.len()).sum::<usize>()
     );
     e.stop();
     e.assert_tidy();
@@ -202,9 +205,20 @@ fn write_in_place(path: &Path, text: &str) -> bool {
     }
 }
 
-/// One round of a person's edits to task `id`; returns the lines they added.
-fn person(edit: Edit, path: &Path, id: u64) -> Vec<String> {
+/// What a person did in one round.
+struct Round {
+    /// The lines they added, each in a save that was made.
+    made: Vec<String>,
+    /// How many of their saves after the task's creation were made on a copy without
+    /// `claimed_by`: each may have replaced batty's claim.
+    unclaimed_saves: usize,
+}
+
+/// One round of a person's edits to task `id`.
+fn person(edit: Edit, path: &Path, id: u64) -> Round {
     let mut made = Vec::new();
+    let mut unclaimed_saves = 0;
+    let unclaimed = |text: &str| !text.contains("\nclaimed_by: ");
     let mut seed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut pause = || {
         seed ^= seed << 13;
@@ -232,6 +246,7 @@ fn person(edit: Edit, path: &Path, id: u64) -> Vec<String> {
                 };
                 if saved {
                     made.push(line);
+                    unclaimed_saves += usize::from(unclaimed(&text));
                 }
             }
         }
@@ -246,7 +261,11 @@ fn person(edit: Edit, path: &Path, id: u64) -> Vec<String> {
             let line = format!("note: typed on after saving #{id}");
             save_by_rename(path, &with_line(&buffer, &line));
             made.push(line);
+            unclaimed_saves += usize::from(unclaimed(&buffer));
         }
     }
-    made
+    Round {
+        made,
+        unclaimed_saves,
+    }
 }
