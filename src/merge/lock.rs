@@ -3,6 +3,7 @@
 //! entry still `merging` from one whose attempt ended without its outcome being recorded.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::MergeError;
 
@@ -19,7 +20,14 @@ pub(crate) struct AttemptLock {
     _file: std::fs::File,
 }
 
+/// How long `take` waits for a holder to let go before it says the queue is busy. A lock is
+/// also held, for a moment, by a child another thread forks while the lock file is open (it
+/// shares the open file until it execs), and by `attempt_running`'s own probe; an attempt
+/// holds it for as long as its gate runs.
+const TAKE_WAIT: Duration = Duration::from_millis(250);
+
 impl AttemptLock {
+    /// Takes the lock, waiting up to `TAKE_WAIT` for a holder that lets go at once.
     pub(crate) fn take(queue: &Path) -> Result<AttemptLock, MergeError> {
         let path = attempt_lock_path(queue);
         let io = |source| MergeError::Io {
@@ -35,10 +43,21 @@ impl AttemptLock {
             .write(true)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(AttemptLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(MergeError::Busy { path }),
-            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+        let deadline = Instant::now() + TAKE_WAIT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(AttemptLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(MergeError::Busy { path });
+                    }
+                    std::thread::sleep(pause.min(deadline - now));
+                    pause = (pause * 2).min(Duration::from_millis(32));
+                }
+                Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+            }
         }
     }
 }
@@ -95,5 +114,28 @@ mod tests {
         let loaded = MergeQueue::load(&path).unwrap();
         assert_eq!(loaded.get(1).unwrap().state, EntryState::Waiting);
         assert!(loaded.get(1).unwrap().interrupted);
+    }
+
+    #[test]
+    fn a_holder_that_lets_go_at_once_does_not_make_the_queue_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("merge.json");
+        // A second open of the lock file holding it, as a child forked by another thread
+        // holds it until it execs.
+        let other = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(attempt_lock_path(&path))
+            .unwrap();
+        other.lock().unwrap();
+        let holder = std::thread::spawn(move || {
+            // Lets go a moment later, well within the wait.
+            std::thread::sleep(Duration::from_millis(20));
+            drop(other);
+        });
+        let lock = AttemptLock::take(&path);
+        assert!(lock.is_ok(), "{:?}", lock.err());
+        holder.join().unwrap();
     }
 }
