@@ -1,4 +1,5 @@
-//! Small file-system helpers shared by the modules that persist state: atomic writes.
+//! Small file-system helpers shared by the modules that persist state: atomic writes, and
+//! taking a lock that may be held for a moment.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,33 @@ pub(crate) fn folder_and_name(path: &Path) -> (&Path, String) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     (dir, name)
+}
+
+/// Takes the exclusive lock on `file`, trying again for up to `grace` while it is held.
+/// `Ok(false)`: still held when `grace` ran out. A lock is held for a moment by a reader's
+/// peek, and by a child another thread of the holder forks while the file is open (it shares
+/// the open file until it execs); neither must read as a holder.
+pub(crate) fn lock_within(
+    file: &std::fs::File,
+    grace: std::time::Duration,
+) -> std::io::Result<bool> {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + grace;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(32));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

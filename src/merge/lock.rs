@@ -3,7 +3,7 @@
 //! entry still `merging` from one whose attempt ended without its outcome being recorded.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::MergeError;
 
@@ -43,21 +43,10 @@ impl AttemptLock {
             .write(true)
             .open(&path)
             .map_err(io)?;
-        let deadline = Instant::now() + TAKE_WAIT;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(AttemptLock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(MergeError::Busy { path });
-                    }
-                    std::thread::sleep(pause.min(deadline - now));
-                    pause = (pause * 2).min(Duration::from_millis(32));
-                }
-                Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
-            }
+        match crate::fsutil::lock_within(&file, TAKE_WAIT) {
+            Ok(true) => Ok(AttemptLock { _file: file }),
+            Ok(false) => Err(MergeError::Busy { path }),
+            Err(source) => Err(io(source)),
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -101,21 +101,11 @@ pub fn take(path: &Path, holder: &Holder) -> Result<File, LockError> {
         .write(true)
         .open(path)
         .map_err(io)?;
-    let start = Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) if start.elapsed() < PEEK_GRACE => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(LockError::Held {
-                    path: path.to_owned(),
-                    holder: read_holder(&mut file),
-                });
-            }
-            Err(TryLockError::Error(source)) => return Err(io(source)),
-        }
+    if !crate::fsutil::lock_within(&file, PEEK_GRACE).map_err(io)? {
+        return Err(LockError::Held {
+            path: path.to_owned(),
+            holder: read_holder(&mut file),
+        });
     }
     // A reader accepts only a complete line of JSON, so one that looks mid-write sees
     // nothing and tries again: it never takes half a record for the holder.
