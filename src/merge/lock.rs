@@ -20,10 +20,9 @@ pub(crate) struct AttemptLock {
     _file: std::fs::File,
 }
 
-/// How long `take` waits for a holder to let go before it says the queue is busy. A lock is
-/// also held, for a moment, by a child another thread forks while the lock file is open (it
-/// shares the open file until it execs), and by `attempt_running`'s own probe; an attempt
-/// holds it for as long as its gate runs.
+/// How long `take` waits for a holder that lets go at once (see [`crate::fsutil::lock_within`];
+/// `attempt_running`'s probe is one) before it says the queue is busy. An attempt holds the
+/// lock for as long as its gate runs.
 const TAKE_WAIT: Duration = Duration::from_millis(250);
 
 impl AttemptLock {
